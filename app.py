@@ -1,0 +1,15 @@
+"""Salvage PRRT Board: ``streamlit run app.py``. Navigation, sidebar, then the chosen page."""
+
+import streamlit as st
+
+from pages import common
+
+st.set_page_config(page_title="Salvage PRRT Board", page_icon=":material/radiology:",
+                   layout="wide")
+
+navigation = st.navigation([st.Page(path, title=title, icon=icon, default=(i == 0))
+                            for i, (path, title, icon) in enumerate(common.PAGES)])
+path = common.prepare_store(common.db_path())
+with st.sidebar:
+    st.caption(f"Database: `{path}`")
+navigation.run()
