@@ -1,4 +1,4 @@
-"""Command line: ``python -m prrt_core {init,demo,export} ...`` (``--help`` on each)."""
+"""Command line: ``python -m prrt_core {init,demo,export,project} ...`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import demo
+from . import demo, projection
 from .store import DB_ENV_VAR, Store, StoreError, default_path
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,37 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write every clinical table as CSV into a folder")
     p.add_argument("folder", type=Path, help="output folder (created if missing)")
+
+    p = sub.add_parser("project", help="project cumulative kidney dose and BED for further cycles")
+    p.add_argument("--patient", required=True, help="pseudonymous patient id")
+    p.add_argument("--cycles", type=int, required=True, help="number of further cycles (1-10)")
+    p.add_argument("--activity", type=float, required=True, help="activity per cycle, GBq")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="accepted probability of crossing a limit (default 0.05)")
+    p.add_argument("--samples", type=int, default=2000, help="Monte-Carlo samples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
+
+
+def _project(store: Store, args: argparse.Namespace) -> str:
+    history, patients = projection.inputs_from_tables(store.read_all())
+    row = projection.project(history, args.cycles, args.activity, patients=patients,
+                             patient_ids=[args.patient], n_samples=args.samples,
+                             tolerance=args.tolerance, seed=args.seed).iloc[0]
+    lines = [f"patient {row['patient_id']}: {args.cycles} further cycle(s) x {args.activity:g} GBq, "
+             f"{row['n_past_cycles']} past cycles ({row['n_measured_cycles']} with kidney dosimetry)",
+             f"{'':24}{'now':>8}{'p05':>8}{'p50':>8}{'p95':>8}{'point':>8}{'limit':>8}{'P(>limit)':>11}"]
+    for label, key, limit, p_key in (("kidney dose (Gy)", "dose", "dose_limit_gy", "p_exceed_dose"),
+                                     ("kidney BED (Gy)", "bed", "bed_limit_gy", "p_exceed_bed")):
+        lines.append(f"{label:24}{row[f'{key}_now_gy']:8.2f}{row[f'{key}_p05_gy']:8.2f}"
+                     f"{row[f'{key}_p50_gy']:8.2f}{row[f'{key}_p95_gy']:8.2f}"
+                     f"{row[f'point_{key}_gy']:8.2f}{row[limit]:8.1f}{100 * row[p_key]:10.1f}%")
+    risk = "yes" if row["renal_risk"] else "no"
+    lines.append(f"renal risk factors: {risk} (BED limit {row['bed_limit_gy']:g} Gy); "
+                 f"largest safe number of cycles at {args.activity:g} GBq: {row['max_safe_cycles']}; "
+                 f"largest safe activity for {args.cycles} cycle(s): "
+                 f"{row['max_safe_activity_gbq']:.2f} GBq per cycle (tolerance {args.tolerance:.0%})")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                     target = args.folder / f"{table}.csv"
                     frame.to_csv(target, index=False, date_format="%Y-%m-%d")
                     print(f"{target}: {len(frame)} rows")
+            elif args.command == "project":
+                print(_project(store, args))
     except (StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,378 @@
+"""Lu-177 kidney dosimetry: decay, time-activity curve fits, TIA, absorbed dose, BED.
+
+All functions take numpy arrays (or scalars) and broadcast; the curve functions
+work on many curves at once with time on the last axis, shape (..., n_t).
+Units are in every name: h, MBq, MBq*h (TIA), Gy, g, GBq.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+logger = logging.getLogger(__name__)
+
+# --- Lu-177 physical data ----------------------------------------------------
+# Half-life 6.647 d (EJNMMI Physics 2020, doi 10.1186/s40658-020-00301-2, Table 1).
+LU177_HALF_LIFE_H = 6.647 * 24.0  # 159.528 h
+LAMBDA_PHYS_PER_H = float(np.log(2.0) / LU177_HALF_LIFE_H)  # 4.345e-3 /h
+# Mean energy per decay of the non-penetrating emissions (same Table 1):
+# beta- 133.3 keV + conversion electrons 13.52 keV + Auger electrons 1.13 keV.
+LU177_BETA_MEAN_KEV = 133.3
+LU177_CE_KEV = 13.52
+LU177_AUGER_KEV = 1.13
+LU177_ELECTRON_KEV_PER_DECAY = LU177_BETA_MEAN_KEV + LU177_CE_KEV + LU177_AUGER_KEV  # 147.95 keV
+_J_PER_KEV = 1.602176634e-16  # exact (SI 2019 definition of the electronvolt)
+_DECAYS_PER_MBQ_H = 1.0e6 * 3600.0
+# Local-deposition constant Delta = E * decays/(MBq h) / (1 g = 1e-3 kg):
+# 147.95 keV -> 0.08534 Gy*g/(MBq*h) (Madsen-type single-time-point method uses 0.0853).
+DELTA_LOCAL_GY_G_PER_MBQ_H = LU177_ELECTRON_KEV_PER_DECAY * _J_PER_KEV * _DECAYS_PER_MBQ_H / 1.0e-3
+
+# --- Kidney S-value ----------------------------------------------------------
+# Lu-177 kidneys<-kidneys S-value of the OLINDA-style adult male model, 7.76e-5 mGy/(MBq*s)
+# for 310 g kidneys (ICRP 89 reference adult male kidney mass). OpenDose ICRP-110 adult
+# phantoms give the same S*mass (~0.0240 mGy*g/(MBq*s)) for left/right, male/female kidneys,
+# so the self-dose S-value scales as 1/mass (beta dominated).
+KIDNEY_S_REF_MGY_PER_MBQ_S = 7.76e-5
+KIDNEY_REF_MASS_G = 310.0
+
+# --- Kidney radiobiology and limits -----------------------------------------
+# alpha/beta 2.6 Gy and sublethal-damage repair half-time 2.8 h: Barone et al. JNM
+# 2005;46(suppl 1):99S-106S; Bodei et al. EJNMMI 2008;35:1847-1856.
+KIDNEY_ALPHA_BETA_GY = 2.6
+KIDNEY_T_REP_H = 2.8
+# Typical kidney effective half-life of 177Lu-DOTATATE, used only when a cycle has no
+# measured T_eff and neither the patient nor the cohort has one. 50 h is the centre of the
+# ~40-60 h range usually reported for kidney clearance in SPECT/CT dosimetry series (e.g.
+# Sandstrom et al. JNM 2013;54:33-41; value not re-verified against the paper here). A typical
+# value, not a measured constant: projections report when it was used (t_eff_source).
+DEFAULT_KIDNEY_T_EFF_H = 50.0
+# Absorbed-dose limit 23 Gy: EBRT whole-kidney TD5/5 (Emami et al. IJROBP 1991;21:109),
+# adopted for PRRT by Konijnenberg, Cancer Biother Radiopharm 2003;18:619-625.
+DOSE_LIMIT_GY = 23.0
+# BED limits for radionuclide therapy: 28 Gy with renal risk factors (hypertension,
+# diabetes), 40 Gy without (Bodei et al. EJNMMI 2008;35:1847-1856).
+BED_LIMIT_GY_RISK = 28.0
+BED_LIMIT_GY_NO_RISK = 40.0
+
+# Hanscheid single-time-point kidney dose: D = 0.125 * C * 2^(t/T_eff) * T_eff
+# (Hanscheid et al. JNM 2018;59:75-81, online 2017), C in MBq/mL, t and T_eff in h.
+# 0.125 is about Delta/ln2 = 0.1231 Gy mL/(MBq h) for tissue of 1 g/mL, rounded up 1.5 %.
+HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H = 0.125
+
+# Residual sums of squares below n * (1e-6)^2 on the ln scale (relative misfit < 1e-4 %)
+# are treated as equal, so AIC stays finite on noise-free data.
+_RSS_FLOOR_PER_POINT = 1.0e-12
+
+
+# --- decay -------------------------------------------------------------------
+def decay_factor(t_h):
+    """Fraction of Lu-177 activity left after t_h hours of physical decay (exp(-lambda t))."""
+    return np.exp(-LAMBDA_PHYS_PER_H * np.asarray(t_h, dtype=float))
+
+
+def decay_correct(activity, dt_h):
+    """Activity dt_h hours later (negative dt_h corrects back in time); same unit as activity."""
+    return np.asarray(activity, dtype=float) * decay_factor(dt_h)
+
+
+# --- time-activity curves ----------------------------------------------------
+@dataclass(frozen=True)
+class TacFit:
+    """Result of fitting one model to many curves; every array has the curves' batch shape.
+
+    model: array of "mono" | "biexp" (per curve; constant for a single-model fit).
+    a0_mbq: amplitude A0. lambda_eff_per_h: clearance rate (>= LAMBDA_PHYS_PER_H).
+    lambda_uptake_per_h: uptake rate (bi-exponential), inf for mono-exponential.
+    tia_mbq_h: time-integrated activity from 0 to infinity.
+    r2: coefficient of determination on ln(activity), the scale that was fitted.
+    aic / aicc: least-squares AIC on ln(activity), n ln(RSS/n) + 2k, and AICc = AIC +
+    2k(k+1)/(n-k-1) (inf when n <= k+1). k counts curve parameters (mono 2, biexp 3); the
+    residual variance is not counted, which shifts every model equally in AIC.
+    """
+
+    model: np.ndarray
+    a0_mbq: np.ndarray
+    lambda_eff_per_h: np.ndarray
+    lambda_uptake_per_h: np.ndarray
+    tia_mbq_h: np.ndarray
+    r2: np.ndarray
+    aic: np.ndarray
+    aicc: np.ndarray
+    n_points: int
+
+    @property
+    def t_eff_h(self) -> np.ndarray:
+        """Effective clearance half-life, h."""
+        return np.log(2.0) / self.lambda_eff_per_h
+
+
+def _curves(times_h, activity_mbq, *, positive: bool, min_points: int):
+    t = np.asarray(times_h, dtype=float)
+    a = np.asarray(activity_mbq, dtype=float)
+    if t.ndim == 0 or a.ndim == 0:
+        raise ValueError("times_h and activity_mbq must have a time axis (last axis)")
+    try:
+        t, a = np.broadcast_arrays(t, a)
+    except ValueError as exc:
+        raise ValueError(f"times_h shape {t.shape} does not broadcast with activity_mbq shape {a.shape}") from exc
+    n_t = t.shape[-1]
+    if n_t < min_points:
+        raise ValueError(f"activity_mbq: need at least {min_points} time points, got {n_t}")
+    if not np.isfinite(t).all() or (t < 0).any():
+        raise ValueError("times_h must be finite and >= 0")
+    if (np.diff(t, axis=-1) <= 0).any():
+        raise ValueError("times_h must be strictly increasing along the last axis")
+    if not np.isfinite(a).all():
+        raise ValueError("activity_mbq must be finite")
+    if positive and (a <= 0).any():
+        raise ValueError(f"activity_mbq must be > 0 for a log-scale fit, min is {a.min()}")
+    if not positive and (a < 0).any():
+        raise ValueError(f"activity_mbq must be >= 0, min is {a.min()}")
+    return t, a
+
+
+def _information_criteria(rss, tss, n: int, k: int):
+    rss = np.maximum(rss, n * _RSS_FLOOR_PER_POINT)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tss > 0, 1.0 - rss / tss, np.nan)
+    aic = n * np.log(rss / n) + 2.0 * k
+    aicc = aic + 2.0 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.full_like(aic, np.inf)
+    return r2, aic, aicc
+
+
+def fit_mono_exponential(times_h, activity_mbq) -> TacFit:
+    """Fit A(t) = A0 exp(-lambda_eff t) to many curves at once (closed form, vectorised).
+
+    Log-linear least squares (relative-error weighting, suited to count data with roughly
+    constant relative uncertainty). lambda_eff is constrained to >= LAMBDA_PHYS_PER_H: a
+    curve clearing slower than physical decay is refitted with lambda = lambda_phys.
+    times_h (..., n_t) >= 0 h, activity_mbq (..., n_t) > 0 MBq, n_t >= 2.
+    """
+    t, a = _curves(times_h, activity_mbq, positive=True, min_points=2)
+    n = t.shape[-1]
+    y = np.log(a)
+    t_mean = t.mean(axis=-1, keepdims=True)
+    y_mean = y.mean(axis=-1, keepdims=True)
+    slope = ((t - t_mean) * (y - y_mean)).sum(-1) / ((t - t_mean) ** 2).sum(-1)
+    lam = np.maximum(-slope, LAMBDA_PHYS_PER_H)
+    intercept = (y + lam[..., None] * t).mean(axis=-1)  # LS intercept for the (possibly clipped) slope
+    resid = y - (intercept[..., None] - lam[..., None] * t)
+    rss = (resid**2).sum(-1)
+    tss = ((y - y_mean) ** 2).sum(-1)
+    r2, aic, aicc = _information_criteria(rss, tss, n, 2)
+    a0 = np.exp(intercept)
+    return TacFit(
+        model=np.full(lam.shape, "mono"), a0_mbq=a0, lambda_eff_per_h=lam,
+        lambda_uptake_per_h=np.full(lam.shape, np.inf), tia_mbq_h=tia_mono_exponential_mbq_h(a0, lam),
+        r2=r2, aic=aic, aicc=aicc, n_points=n,
+    )
+
+
+def _biexp_log_model(p, t):
+    lam_e = LAMBDA_PHYS_PER_H + np.exp(p[1])
+    lam_u = lam_e + np.exp(p[2])
+    # ln(exp(-le t) - exp(-lu t)) = -le t + ln(1 - exp(-(lu - le) t)), stable for lu close to le.
+    return p[0] - lam_e * t + np.log(-np.expm1(-np.exp(p[2]) * t))
+
+
+def _fit_one_biexp(t, y, mono_lam, mono_ln_a0):
+    """Least squares on ln(activity) for one curve; a few starts for the uptake rate."""
+    best = None
+    lam_e0 = max(mono_lam, LAMBDA_PHYS_PER_H * 1.05)
+    # Start the uptake rate at 3, 10 and 30 times the clearance rate; keep the best.
+    for factor in (3.0, 10.0, 30.0):
+        lam_u0 = lam_e0 * factor
+        ln_a0 = mono_ln_a0 - np.log1p(-np.exp(-(lam_u0 - lam_e0) * t[-1]))
+        p0 = np.array([ln_a0, np.log(lam_e0 - LAMBDA_PHYS_PER_H), np.log(lam_u0 - lam_e0)])
+        res = optimize.least_squares(
+            lambda p: _biexp_log_model(p, t) - y, p0,
+            # ln(lambda_u - lambda_e) <= ln(1000 /h): faster uptake is indistinguishable from instant.
+            bounds=([-np.inf, -np.inf, -np.inf], [np.inf, np.log(10.0), np.log(1000.0)]),
+            method="trf", x_scale="jac", max_nfev=2000,
+        )
+        if best is None or res.cost < best.cost:
+            best = res
+    return best.x
+
+
+def fit_bi_exponential(times_h, activity_mbq) -> TacFit:
+    """Fit A(t) = A0 (exp(-lambda_eff t) - exp(-lambda_uptake t)), lambda_uptake > lambda_eff >= lambda_phys.
+
+    Least squares on ln(activity) (same weighting as fit_mono_exponential, so AIC values are
+    comparable) with scipy.optimize.least_squares, one curve at a time: this loops over
+    curves and is meant for VOI curves, not a hot path. times_h > 0 h (the model is 0 at
+    t = 0), activity_mbq > 0 MBq, n_t >= 3.
+    """
+    t, a = _curves(times_h, activity_mbq, positive=True, min_points=3)
+    if (t <= 0).any():
+        raise ValueError("times_h must be > 0 for a bi-exponential fit (the model is zero at t = 0)")
+    n = t.shape[-1]
+    batch = t.shape[:-1]
+    t2 = t.reshape(-1, n)
+    y2 = np.log(a).reshape(-1, n)
+    # Start values from a mono-exponential fit of the points from the peak onward.
+    params = np.empty((t2.shape[0], 3))
+    for i in range(t2.shape[0]):
+        peak = int(np.argmax(y2[i]))
+        tail = slice(peak, n) if n - peak >= 2 else slice(n - 2, n)
+        mono = fit_mono_exponential(t2[i, tail], np.exp(y2[i, tail]))
+        params[i] = _fit_one_biexp(t2[i], y2[i], float(mono.lambda_eff_per_h), float(np.log(mono.a0_mbq)))
+    lam_e = LAMBDA_PHYS_PER_H + np.exp(params[:, 1])
+    lam_u = lam_e + np.exp(params[:, 2])
+    a0 = np.exp(params[:, 0])
+    fitted = np.stack([_biexp_log_model(p, tt) for p, tt in zip(params, t2)])
+    rss = ((y2 - fitted) ** 2).sum(-1)
+    tss = ((y2 - y2.mean(-1, keepdims=True)) ** 2).sum(-1)
+    r2, aic, aicc = _information_criteria(rss, tss, n, 3)
+    def batched(x):
+        return np.asarray(x).reshape(batch)
+
+    return TacFit(
+        model=np.full(batch, "biexp"), a0_mbq=batched(a0), lambda_eff_per_h=batched(lam_e),
+        lambda_uptake_per_h=batched(lam_u), tia_mbq_h=batched(tia_bi_exponential_mbq_h(a0, lam_e, lam_u)),
+        r2=batched(r2), aic=batched(aic), aicc=batched(aicc), n_points=n,
+    )
+
+
+def fit_best_tac(times_h, activity_mbq, *, criterion: str = "aicc") -> TacFit:
+    """Fit mono- and bi-exponential models and keep, per curve, the one with the lower criterion.
+
+    criterion "aicc" (default; small-sample corrected, recommended for the 3-8 time points
+    of clinical dosimetry: Glatting et al. Med Phys 2007;34:4285) or "aic". With n_t = 3 or
+    4 points AICc of the bi-exponential model is inf, so the mono-exponential is kept.
+    """
+    if criterion not in ("aic", "aicc"):
+        raise ValueError(f"criterion must be 'aic' or 'aicc', got {criterion!r}")
+    mono = fit_mono_exponential(times_h, activity_mbq)
+    if mono.n_points < 3 or (np.asarray(times_h) <= 0).any():
+        logger.info("fit_best_tac: bi-exponential not fitted (fewer than 3 points or a sample at t = 0)")
+        return mono
+    bi = fit_bi_exponential(times_h, activity_mbq)
+    use_bi = getattr(bi, criterion) < getattr(mono, criterion)
+    fields = ("model", "a0_mbq", "lambda_eff_per_h", "lambda_uptake_per_h", "tia_mbq_h", "r2", "aic", "aicc")
+    return TacFit(**{f: np.where(use_bi, getattr(bi, f), getattr(mono, f)) for f in fields}, n_points=mono.n_points)
+
+
+# --- time-integrated activity -------------------------------------------------
+def tia_mono_exponential_mbq_h(a0_mbq, lambda_eff_per_h):
+    """TIA from 0 to infinity of A0 exp(-lambda t): A0 / lambda, MBq*h."""
+    lam = np.asarray(lambda_eff_per_h, dtype=float)
+    if (lam <= 0).any():
+        raise ValueError(f"lambda_eff_per_h must be > 0, min is {lam.min()}")
+    return np.asarray(a0_mbq, dtype=float) / lam
+
+
+def tia_bi_exponential_mbq_h(a0_mbq, lambda_eff_per_h, lambda_uptake_per_h):
+    """TIA of A0 (exp(-lambda_e t) - exp(-lambda_u t)): A0 (1/lambda_e - 1/lambda_u), MBq*h."""
+    lam_e = np.asarray(lambda_eff_per_h, dtype=float)
+    lam_u = np.asarray(lambda_uptake_per_h, dtype=float)
+    if (lam_e <= 0).any() or (lam_u <= lam_e).any():
+        raise ValueError("need lambda_uptake_per_h > lambda_eff_per_h > 0")
+    return np.asarray(a0_mbq, dtype=float) * (1.0 / lam_e - 1.0 / lam_u)
+
+
+def tia_trapezoid_mbq_h(times_h, activity_mbq, *, start: str = "zero"):
+    """TIA by trapezoids between samples plus a physical-decay tail A_last / lambda_phys, MBq*h.
+
+    start: how activity runs from t = 0 to the first sample.
+      "zero"     linear from 0 MBq at injection (uptake phase; convention of most trapezoid
+                 tools; underestimates an organ that is already clearing at the first sample);
+      "constant" A(t) = A(t_1) before t_1 (instant uptake; larger, the safer choice for a
+                 kidney whose first image is late).
+    The tail assumes no biological clearance after the last sample (an upper bound when
+    the last point is on the clearance phase). Vectorised over curves, shape (..., n_t).
+    """
+    if start not in ("zero", "constant"):
+        raise ValueError(f"start must be 'zero' or 'constant', got {start!r}")
+    t, a = _curves(times_h, activity_mbq, positive=False, min_points=1)
+    inner = np.trapezoid(a, t, axis=-1) if t.shape[-1] > 1 else np.zeros(t.shape[:-1])
+    head = a[..., 0] * t[..., 0] * (0.5 if start == "zero" else 1.0)
+    tail = a[..., -1] / LAMBDA_PHYS_PER_H
+    return head + inner + tail
+
+
+# --- absorbed dose ---------------------------------------------------------------
+def _positive(name: str, x):
+    x = np.asarray(x, dtype=float)
+    if not np.isfinite(x).all() or (x <= 0).any():
+        raise ValueError(f"{name} must be finite and > 0")
+    return x
+
+
+def kidney_s_value_mgy_per_mbq_s(mass_g, *, s_ref_mgy_per_mbq_s: float = KIDNEY_S_REF_MGY_PER_MBQ_S,
+                                 ref_mass_g: float = KIDNEY_REF_MASS_G):
+    """Lu-177 kidney self-dose S-value scaled to the patient's kidney mass: S_ref * m_ref / m."""
+    return s_ref_mgy_per_mbq_s * ref_mass_g / _positive("mass_g", mass_g)
+
+
+def dose_from_s_value_gy(tia_mbq_h, s_value_mgy_per_mbq_s):
+    """MIRD absorbed dose D = TIA * S: MBq*h * 3600 s/h * mGy/(MBq*s) / 1000 mGy/Gy."""
+    return np.asarray(tia_mbq_h, dtype=float) * 3600.0 * np.asarray(s_value_mgy_per_mbq_s, dtype=float) / 1000.0
+
+
+def kidney_dose_s_value_gy(tia_mbq_h, mass_g):
+    """Kidney self-dose from the mass-scaled S-value (OLINDA reference, see module constants), Gy."""
+    return dose_from_s_value_gy(tia_mbq_h, kidney_s_value_mgy_per_mbq_s(mass_g))
+
+
+def dose_local_deposition_gy(tia_mbq_h, mass_g):
+    """Absorbed dose with all electron energy (147.95 keV/decay) deposited locally: TIA * Delta / m, Gy."""
+    return np.asarray(tia_mbq_h, dtype=float) * DELTA_LOCAL_GY_G_PER_MBQ_H / _positive("mass_g", mass_g)
+
+
+def haenscheid_kidney_dose_gy(concentration_mbq_per_ml, t_h, t_eff_h):
+    """Single-time-point kidney dose D = 0.125 * C(t) * 2^(t/T_eff) * T_eff (Hanscheid, JNM 2018;59:75), Gy."""
+    t_eff = _positive("t_eff_h", t_eff_h)
+    return (HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H * np.asarray(concentration_mbq_per_ml, dtype=float)
+            * np.exp2(np.asarray(t_h, dtype=float) / t_eff) * t_eff)
+
+
+def dose_per_activity_gy_per_gbq(dose_gy, activity_gbq):
+    """Absorbed dose per administered activity, Gy/GBq."""
+    return np.asarray(dose_gy, dtype=float) / _positive("activity_gbq", activity_gbq)
+
+
+# --- BED -----------------------------------------------------------------------
+def _bed_inputs(dose_gy, t_eff_h, alpha_beta_gy, t_rep_h):
+    d = np.asarray(dose_gy, dtype=float)
+    t_eff = np.asarray(t_eff_h, dtype=float)
+    if (d < 0).any() or np.isinf(d).any():
+        raise ValueError("dose_gy must be >= 0 and finite (NaN is passed through as missing)")
+    if (t_eff <= 0).any() or np.isinf(t_eff).any():
+        raise ValueError("t_eff_h must be > 0 and finite (NaN is passed through as missing)")
+    _positive("alpha_beta_gy", alpha_beta_gy)
+    _positive("t_rep_h", t_rep_h)
+    return d, t_eff
+
+
+def repair_factor(t_eff_h, t_rep_h=KIDNEY_T_REP_H):
+    """Dose-rate (incomplete repair) factor T_rep / (T_rep + T_eff) of Dale's BED for mono-exponential clearance."""
+    return t_rep_h / (t_rep_h + np.asarray(t_eff_h, dtype=float))
+
+
+def bed(dose_gy, t_eff_h, alpha_beta_gy=KIDNEY_ALPHA_BETA_GY, t_rep_h=KIDNEY_T_REP_H):
+    """Kidney BED of one cycle, Gy: D (1 + D/(alpha/beta) * T_rep/(T_rep + T_eff)).
+
+    Dale's formula for instant uptake and mono-exponential clearance (Dale, Br J Radiol
+    1985; used by Barone 2005 JNM and Bodei 2008 EJNMMI). Broadcasts; NaN stays NaN.
+    """
+    d, t_eff = _bed_inputs(dose_gy, t_eff_h, alpha_beta_gy, t_rep_h)
+    return d * (1.0 + d / alpha_beta_gy * repair_factor(t_eff, t_rep_h))
+
+
+def bed_total(dose_gy, t_eff_h, alpha_beta_gy=KIDNEY_ALPHA_BETA_GY, t_rep_h=KIDNEY_T_REP_H, *, axis=-1):
+    """Total BED over cycles along `axis`, Gy: sum of per-cycle BED (full repair between cycles)."""
+    return np.sum(bed(dose_gy, t_eff_h, alpha_beta_gy, t_rep_h), axis=axis)
+
+
+def cumulative_bed(dose_gy, t_eff_h, alpha_beta_gy=KIDNEY_ALPHA_BETA_GY, t_rep_h=KIDNEY_T_REP_H, *, axis=-1):
+    """Running total of per-cycle BED along `axis` (cycle order), Gy."""
+    return np.cumsum(bed(dose_gy, t_eff_h, alpha_beta_gy, t_rep_h), axis=axis)
+
+
+def eqd2_gy(bed_gy, alpha_beta_gy=KIDNEY_ALPHA_BETA_GY):
+    """Equivalent dose in 2-Gy fractions, EQD2 = BED / (1 + 2/(alpha/beta)), Gy."""
+    return np.asarray(bed_gy, dtype=float) / (1.0 + 2.0 / _positive("alpha_beta_gy", alpha_beta_gy))
