@@ -19,6 +19,10 @@ from prrt_core.store import Store, default_path
 # (path relative to app.py, title, icon): the pages that exist, in menu order.
 PAGES = (
     ("pages/home.py", "Home", ":material/home:"),
+    # tumour board pages
+    # cohort statistics page
+    # dosimetry page
+    # data page
 )
 
 
@@ -47,7 +51,13 @@ def revision(path: str) -> int:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _read_all(path: str, revision: int) -> dict[str, pd.DataFrame]:
     with Store(path) as store:
-        return store.read_all() | {"_demo": pd.DataFrame({"is_demo": [store.is_demo]})}
+        return store.read_all()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _is_demo(path: str, revision: int) -> bool:
+    with Store(path) as store:
+        return store.is_demo
 
 
 def tables() -> dict[str, pd.DataFrame]:
@@ -67,9 +77,15 @@ def cohort_overview() -> cohort.CohortOverview:
     return overview(path, revision(path))
 
 
+def store_revision() -> tuple[str, int]:
+    """(database path, revision): the cache key of everything computed from the store."""
+    path = prepare_store(db_path())
+    return path, revision(path)
+
+
 def demo_notice() -> None:
-    """A visible banner while the synthetic demo cohort is loaded."""
-    if bool(tables()["_demo"]["is_demo"].iat[0]):
+    """A visible banner while the synthetic demo cohort is loaded; call it on every page."""
+    if _is_demo(*store_revision()):
         st.warning("**Demo data.** This is a synthetic cohort generated to resemble a published "
                    "study (BMC Cancer 2019;19:788). It contains no real patients and must not be "
                    "used for clinical decisions.", icon=":material/science:")
