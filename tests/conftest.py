@@ -7,6 +7,7 @@ Playwright; browsers cannot be downloaded here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -79,38 +80,50 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """``streamlit run app.py`` on a free port with a database created on first start."""
-    db = tmp_path_factory.mktemp("server") / "server.sqlite"
+@contextlib.contextmanager
+def streamlit_app(db: Path, log_dir: Path):
+    """Run ``streamlit run app.py`` headless on a free port against ``db``; yields the URL."""
     port = _free_port()
     env = os.environ | {"PRRT_DB": str(db)}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
-         "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    log_path = log_dir / f"streamlit-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+             "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().decode().strip() == "ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"streamlit did not start; see {log.name}")
-        time.sleep(0.3)
-    yield {"url": url, "db": db}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.read().decode().strip() == "ok":
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The app on a free port with a database it creates (demo cohort) on first start.
+
+    Shared by the browser tests of a worker: tests that write must use
+    ``streamlit_app`` with their own database instead.
+    """
+    db = tmp_path_factory.mktemp("server") / "server.sqlite"
+    with streamlit_app(db, tmp_path_factory.mktemp("log")) as url:
+        yield {"url": url, "db": db}
 
 
 @pytest.fixture(scope="session")
