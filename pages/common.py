@@ -89,3 +89,13 @@ def demo_notice() -> None:
         st.warning("**Demo data.** This is a synthetic cohort generated to resemble a published "
                    "study (BMC Cancer 2019;19:788). It contains no real patients and must not be "
                    "used for clinical decisions.", icon=":material/science:")
+
+
+def current_user() -> str:
+    """The name written to the audit log for writes from this session."""
+    return "local user"
+
+
+def can_write() -> bool:
+    """Whether this session may change the store (single-user mode: yes)."""
+    return True
