@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .store import REPO_ROOT, Store
-from .survival import DAYS_PER_MONTH, km_summary
+from .survival import km_summary
+from .timeline import DAYS_PER_MONTH
 
 PUBLISHED_PATH = REPO_ROOT / "data" / "published_cohort.json"
 DEFAULT_SEED = 20190808  # publication date of the reference study

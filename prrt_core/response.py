@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prrt_core.survival import treatment_start_dates
+from .timeline import require_columns, treatment_start_dates
 
 logger = logging.getLogger(__name__)
 
@@ -261,12 +261,6 @@ def best_overall_response(dates: Any, responses: Any, start_date: Any, *,
 # cohort tables
 # --------------------------------------------------------------------------
 
-def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(frame.columns)}")
-
-
 # assessment_id is optional (tables not yet stored have none): then it is <NA>
 # and ties on a date keep the input order.
 _ASSESSMENT_COLUMNS = ("patient_id", "assessment_date", "phase", "role",
@@ -278,7 +272,7 @@ def _phase_inputs(assessments: pd.DataFrame, cycles: pd.DataFrame, phase: str
     """(start per patient, chosen baseline per patient, follow-ups after start)."""
     if phase not in ("initial", "salvage"):
         raise ValueError(f"phase must be 'initial' or 'salvage'; got {phase!r}")
-    _require(assessments, "assessments", _ASSESSMENT_COLUMNS)
+    require_columns(assessments, "assessments", _ASSESSMENT_COLUMNS)
     start = treatment_start_dates(cycles)[f"{phase}_start_date"].dropna().rename("start_date")
     rows = assessments[assessments["phase"] == phase].copy()
     if "assessment_id" not in rows.columns:

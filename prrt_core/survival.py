@@ -32,6 +32,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from scipy import stats
 
+from .timeline import DAYS_PER_MONTH, PHASES, require_columns, treatment_start_dates
+
 logger = logging.getLogger(__name__)
 
 # Months between dates = days / 30.4375: the mean month of a 365.25-day year
@@ -52,7 +54,6 @@ RMST_METHOD = (
 )
 
 EVENT_TYPES = ("progression", "death", "last_contact")
-PHASES = ("initial", "salvage")
 
 
 # --------------------------------------------------------------------------
@@ -301,31 +302,6 @@ def compare_groups(durations: Any, events: Any, groups: Any, *,
 # endpoints from the store's tables
 # --------------------------------------------------------------------------
 
-def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(frame.columns)}")
-
-
-def treatment_start_dates(cycles: pd.DataFrame) -> pd.DataFrame:
-    """First cycle date of each phase per patient.
-
-    Index patient_id; columns initial_start_date, salvage_start_date (NaT if none).
-    """
-    _require(cycles, "cycles", ("patient_id", "phase", "cycle_date"))
-    bad = ~cycles["phase"].isin(PHASES)
-    if bad.any():
-        got = sorted(map(str, cycles.loc[bad, "phase"].unique()))
-        raise ValueError(f"cycles.phase must be one of {PHASES}; got {got}")
-    dates = pd.to_datetime(cycles["cycle_date"])
-    if dates.isna().any():
-        raise ValueError("cycles.cycle_date has missing dates")
-    first = (dates.groupby([cycles["patient_id"], cycles["phase"]]).min()
-             .unstack("phase").reindex(columns=list(PHASES)))
-    first.columns = [f"{phase}_start_date" for phase in PHASES]
-    first.columns.name = None
-    return first.astype("datetime64[ns]")
-
 
 def _months(start: pd.Series, end: pd.Series) -> pd.Series:
     return (end - start).dt.days / DAYS_PER_MONTH
@@ -362,7 +338,7 @@ def endpoints(cycles: pd.DataFrame, events: pd.DataFrame,
     os_salvage_months, os_salvage_event (events as 1.0 / 0.0 / NaN).
     """
     starts = treatment_start_dates(cycles)
-    _require(events, "events", ("patient_id", "event_date", "event_type", "phase"))
+    require_columns(events, "events", ("patient_id", "event_date", "event_type", "phase"))
     bad = ~events["event_type"].isin(EVENT_TYPES)
     if bad.any():
         raise ValueError(f"events.event_type must be one of {EVENT_TYPES}; "
@@ -386,7 +362,7 @@ def endpoints(cycles: pd.DataFrame, events: pd.DataFrame,
     records = [cycles[["patient_id", "cycle_date"]].set_axis(["patient_id", "date"], axis=1),
                alive_events.set_axis(["patient_id", "date"], axis=1)]
     if assessments is not None:
-        _require(assessments, "assessments", ("patient_id", "assessment_date"))
+        require_columns(assessments, "assessments", ("patient_id", "assessment_date"))
         records.append(pd.DataFrame({"patient_id": assessments["patient_id"],
                                      "date": pd.to_datetime(assessments["assessment_date"])}))
     latest = pd.concat(records).groupby("patient_id")["date"].max().reindex(ids)

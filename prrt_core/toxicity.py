@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prrt_core.survival import treatment_start_dates
+from .timeline import require_columns, treatment_start_dates
 
 logger = logging.getLogger(__name__)
 
@@ -301,11 +301,6 @@ def ctcae_grade(test: LabTest | str, values: Any, *, lln: Any = None, uln: Any =
 # cohort tables
 # --------------------------------------------------------------------------
 
-def _require(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(frame.columns)}")
-
 
 def _creatinine_baseline(labs: pd.DataFrame, starts: pd.Series, *, inclusive: bool) -> pd.Series:
     """Last non-missing creatinine on/before (inclusive) or before each patient's start date."""
@@ -335,8 +330,8 @@ def grade_labs(labs: pd.DataFrame, patients: pd.DataFrame, cycles: pd.DataFrame,
     Columns: lab_id, patient_id, lab_date, phase, test, group, lab_column,
     value, unit, lln, uln, baseline_value, grade.
     """
-    _require(labs, "labs", ("patient_id", "lab_date"))
-    _require(patients, "patients", ("patient_id", "sex"))
+    require_columns(labs, "labs", ("patient_id", "lab_date"))
+    require_columns(patients, "patients", ("patient_id", "sex"))
     columns = [c for c in LAB_COLUMN_TESTS if c in labs.columns]
     if not columns:
         raise ValueError(f"labs has none of the graded columns {list(LAB_COLUMN_TESTS)}")
@@ -420,7 +415,7 @@ def worst_grades(graded: pd.DataFrame, cycles: pd.DataFrame | None = None) -> pd
 
     Columns: patient_id, test, group, phase, worst_grade, n_values, n_graded.
     """
-    _require(graded, "graded", ("patient_id", "test", "phase", "value", "grade"))
+    require_columns(graded, "graded", ("patient_id", "test", "phase", "value", "grade"))
     rows = graded[graded["phase"].notna()]
     agg = (rows.groupby(["patient_id", "test", "phase"])
            .agg(worst_grade=("grade", "max"), n_values=("value", "count"), n_graded=("grade", "count")))
@@ -454,7 +449,7 @@ def grade_counts(worst: pd.DataFrame) -> pd.DataFrame:
     Columns: test, group, phase, grade ('0'-'4', 'unknown'), n_patients,
     n_total, pct, pct_of_graded.
     """
-    _require(worst, "worst", ("patient_id", "test", "phase", "worst_grade"))
+    require_columns(worst, "worst", ("patient_id", "test", "phase", "worst_grade"))
     columns = ["test", "group", "phase", "grade", "n_patients", "n_total", "pct", "pct_of_graded"]
     if worst.empty:
         return pd.DataFrame(columns=columns)
@@ -489,7 +484,7 @@ def high_grade_events(graded: pd.DataFrame, *, min_grade: int = 3,
     sorted by patient, date and test.
     """
     columns = ["patient_id", "test", "phase", "grade", "value", "unit", "lab_date", "lab_id"]
-    _require(graded, "graded", columns)
+    require_columns(graded, "graded", columns)
     if min_grade not in (1, 2, 3, 4):
         raise ValueError(f"min_grade must be 1, 2, 3 or 4; got {min_grade!r}")
     phases = [ToxicityPhase(p).value for p in phases]
