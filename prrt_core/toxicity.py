@@ -98,7 +98,7 @@ CTCAE_TERM = {
 
 
 @dataclass(frozen=True)
-class _LowCutoffs:
+class LowCutoffs:
     """Grade g applies when value < below_g (grade 1: value < LLN); None = no lab-only grade."""
 
     below_2: float
@@ -108,13 +108,13 @@ class _LowCutoffs:
 
 # CTCAE v5.0 absolute cut-offs, in the units of TEST_UNIT (admiral ncictcaev5.json;
 # CKD from the CTCAE v5.0 document, Renal and urinary disorders).
-_LOW_CUTOFFS = {
-    LabTest.HEMOGLOBIN: _LowCutoffs(10.0, 8.0, None),   # Anemia: <10.0, <8.0 g/dL; G4 clinical only
-    LabTest.PLATELETS: _LowCutoffs(75.0, 50.0, 25.0),   # Platelet count decreased, 10^9/L
-    LabTest.WBC: _LowCutoffs(3.0, 2.0, 1.0),            # White blood cell decreased, 10^9/L
-    LabTest.NEUTROPHILS: _LowCutoffs(1.5, 1.0, 0.5),    # Neutrophil count decreased, 10^9/L
-    LabTest.LYMPHOCYTES: _LowCutoffs(0.8, 0.5, 0.2),    # Lymphocyte count decreased, 10^9/L
-    LabTest.EGFR: _LowCutoffs(60.0, 30.0, 15.0),        # CKD: 59-30, 29-15, <15 mL/min/1.73 m^2
+LOW_CUTOFFS = {
+    LabTest.HEMOGLOBIN: LowCutoffs(10.0, 8.0, None),   # Anemia: <10.0, <8.0 g/dL; G4 clinical only
+    LabTest.PLATELETS: LowCutoffs(75.0, 50.0, 25.0),   # Platelet count decreased, 10^9/L
+    LabTest.WBC: LowCutoffs(3.0, 2.0, 1.0),            # White blood cell decreased, 10^9/L
+    LabTest.NEUTROPHILS: LowCutoffs(1.5, 1.0, 0.5),    # Neutrophil count decreased, 10^9/L
+    LabTest.LYMPHOCYTES: LowCutoffs(0.8, 0.5, 0.2),    # Lymphocyte count decreased, 10^9/L
+    LabTest.EGFR: LowCutoffs(60.0, 30.0, 15.0),        # CKD: 59-30, 29-15, <15 mL/min/1.73 m^2
 }
 
 # Creatinine increased (CTCAE v5.0): G1 >ULN-1.5xULN; G2 >1.5-3.0xbaseline or
@@ -238,7 +238,7 @@ def _signif(x: np.ndarray) -> np.ndarray:
     return np.round(x * scale) / scale
 
 
-def _grade_low(v: np.ndarray, lln: np.ndarray, cut: _LowCutoffs) -> np.ndarray:
+def _grade_low(v: np.ndarray, lln: np.ndarray, cut: LowCutoffs) -> np.ndarray:
     below_4 = -np.inf if cut.below_4 is None else cut.below_4
     v_r, lln_r = _signif(v), _signif(lln)
     grade = np.select(
@@ -294,7 +294,7 @@ def ctcae_grade(test: LabTest | str, values: Any, *, lln: Any = None, uln: Any =
         raise ValueError(f"baseline is not used for {test.value}: CTCAE v5.0 grades it on absolute cut-offs")
     lln_a = _as_float("lln", np.nan if lln is None else lln, positive=True)
     v, lln_a = np.broadcast_arrays(v, lln_a)
-    return _grade_low(v, lln_a, _LOW_CUTOFFS[test])
+    return _grade_low(v, lln_a, LOW_CUTOFFS[test])
 
 
 # --------------------------------------------------------------------------

@@ -114,6 +114,12 @@ def streamlit_app(db: Path, log_dir: Path):
                 process.kill()
 
 
+@pytest.fixture
+def private_app(tmp_path):
+    """The app against a database of the test's own: ``with private_app(db) as url: ...``."""
+    return lambda db: streamlit_app(db, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """The app on a free port with a database it creates (demo cohort) on first start.

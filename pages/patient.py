@@ -1,0 +1,160 @@
+"""Patient review: one patient's cycles, kidney dose, labs, imaging and outcome for the tumour board."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import streamlit as st
+
+from pages import common
+from prrt_core import charts, eligibility, patient_view as pv, report
+
+COLOUR = {"below": "green", "near": "orange", "over": "red", "unknown": "gray"}
+STATUS_TEXT = {"below": "below the limit", "near": "one more cycle would cross", "over": "at or over the limit",
+               "unknown": "no kidney dosimetry"}
+SCENARIO_KEY = "planner_scenario"  # set by the salvage planner: {patient_id, as_of, scenario}
+MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~:$"})  # escapes for st.markdown
+
+
+@st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
+def _review(revision: tuple[str, int], patient_id: str) -> pv.PatientReview:
+    return pv.review(common.tables(), patient_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _decision_dates(revision: tuple[str, int], patient_id: str) -> dict:
+    return pv.decision_dates(common.tables(), patient_id)
+
+
+def _summary(review: pv.PatientReview, tables: dict, as_of: dt.date | None, scenario: pv.Scenario,
+             demo: bool) -> str:
+    """The summary HTML; runs on the download click in its own thread, so only pure prrt_core
+    calls on the arguments bound when the button was drawn."""
+    result = None if as_of is None else pv.plan(tables, review.header.patient_id, as_of, scenario,
+                                                config=eligibility.load_config())
+    return report.summary_html(review, result, generated_at=dt.datetime.now(), demo=demo)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _chart_specs(revision: tuple[str, int], patient_id: str) -> dict[str, dict]:
+    """Vega-Lite specs of the patient's charts (serialised once per patient and store revision)."""
+    return {name: charts.spec(chart) for name, chart in charts.patient_charts(_review(revision, patient_id)).items()}
+
+
+st.title("Patient review")
+common.demo_notice()
+top = st.columns([2, 3])
+with top[0]:
+    patient_id = common.patient_picker()
+if patient_id is None:
+    st.stop()
+revision = common.store_revision()
+rv = _review(revision, patient_id)
+head, state = rv.header, rv.status
+facts = pv.header_facts(head)
+
+# --- tumour-board summary (built only when downloaded) ---
+chosen = st.session_state.get(SCENARIO_KEY)
+if chosen and chosen["patient_id"] == patient_id:
+    as_of, scenario, origin = chosen["as_of"], chosen["scenario"], "the planner's current scenario"
+else:
+    as_of, scenario = _decision_dates(revision, patient_id)["latest"], pv.Scenario()
+    origin = "the planner's default scenario"
+summary = functools.partial(_summary, rv, common.tables(), as_of, scenario, common.is_demo())
+with top[1]:
+    st.download_button("Download tumour-board summary (HTML)", summary, file_name=f"{patient_id}_board_summary.html",
+                       mime="text/html", icon=":material/download:", on_click="ignore",
+                       help="One self-contained HTML file, printable on A4: header, tables, charts and the "
+                            "projection.")
+    st.caption("No record yet: the summary has no projection." if as_of is None else
+               f"The summary includes {origin}: {scenario.n_cycles} x {scenario.activity_gbq:.1f} GBq, "
+               f"evaluated on {as_of.isoformat()}.")
+
+# --- header ---
+with st.container(border=True):
+    for col, label in zip(st.columns(6), ("Sex", "Age at first PRRT (years)", "Primary site", "Grade / Ki-67",
+                                          "Renal risk factors", "Phase")):
+        col.caption(label)
+        col.markdown(f"**{facts[label].translate(MARKDOWN_SPECIAL)}**")
+row = st.columns(4)
+row[0].metric("Cycles so far", head.n_cycles,
+              delta=f"{head.n_initial_cycles} initial, {head.n_salvage_cycles} salvage", delta_color="gray",
+              delta_arrow="off")
+row[1].metric("Cumulative activity (GBq)", facts["Cumulative activity (GBq)"])
+for col, label, limit in ((row[2], "Cumulative kidney dose (Gy)", head.kidney_dose),
+                          (row[3], "Cumulative kidney BED (Gy)", head.kidney_bed)):
+    col.metric(label, pv.fmt(limit.value_gy, 1),
+               delta=f"{pv.limit_text(limit)}: {STATUS_TEXT[limit.status]}",
+               delta_color=COLOUR[limit.status], delta_arrow="off",
+               help="Limits: absorbed dose 23 Gy (Konijnenberg 2003); BED 28 Gy with, 40 Gy without renal "
+                    "risk factors (Bodei 2008). BED per cycle D(1 + D/(α/β)·T_rep/(T_rep + T_eff)), "
+                    "α/β 2.6 Gy, T_rep 2.8 h.")
+
+specs = _chart_specs(revision, patient_id)
+
+
+def show(name: str) -> None:
+    if name in specs:
+        st.vega_lite_chart(spec=specs[name], width="stretch")
+
+
+# --- treatment ---
+st.subheader("Treatment")
+show("timeline")
+with st.expander("Timeline table"):
+    st.dataframe(rv.timeline.rename(columns={"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"}),
+                 hide_index=True, width="stretch", column_config={"Date": st.column_config.DateColumn()})
+per_cycle = [c for c in pv.CYCLE_COLUMNS.values() if not c.startswith("Cumulative")]  # totals: chart, header
+st.dataframe(pv.cycle_display(rv.cycles), hide_index=True, width="stretch", column_order=per_cycle,
+             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in per_cycle if "(" in c})
+left, right = st.columns(2)
+with left:
+    show("dose_per_cycle")
+with right:
+    show("cumulative_kidney")
+
+# --- blood counts and renal function ---
+st.subheader("Blood counts and renal function (CTCAE v5.0)")
+st.caption("Shaded: CTCAE v5.0 grade bands (LLN/ULN: adult reference limits by sex; creatinine bands by "
+           "x ULN, a x baseline rise can grade higher). Vertical lines: cycles (dashed: salvage).")
+labs = [f"lab_{t.value}" for t in pv.LAB_TESTS if f"lab_{t.value}" in specs] + ["mag3"]
+for i in range(0, len(labs), 2):
+    cols = st.columns(2)
+    for col, name in zip(cols, labs[i:i + 2]):
+        with col:
+            show(name)
+trend = rv.mag3_trend
+if trend.n_values:
+    st.caption(f"MAG3 TER trend: {pv.fmt(trend.slope_per_year, 1)} mL/min/1.73 m² per year (least squares over "
+               f"{trend.n_values} values, {trend.first_date} to {trend.last_date}).")
+else:
+    st.caption("No MAG3 TER recorded.")
+
+# --- imaging ---
+st.subheader("Imaging (RECIST 1.1)")
+show("recist")
+with st.expander("Imaging table"):
+    st.dataframe(rv.imaging.rename(columns={
+        "assessment_date": "Date", "phase": "Phase", "role": "Scan", "modality": "Modality",
+        "target_sum_mm": "Target sum (mm)", "new_lesions": "New lesions", "sstr_krenning_score": "Krenning score",
+        "change_from_baseline_pct": "Change from baseline (%)", "response": "RECIST 1.1"}),
+        hide_index=True, width="stretch", column_config={"Date": st.column_config.DateColumn(),
+                                                          "Change from baseline (%)": st.column_config.NumberColumn(
+                                                              format="%.1f")})
+
+# --- outcome ---
+st.subheader("Toxicity, response and survival")
+cols = st.columns(4)
+cols[0].metric("Best response, initial", state.best_response["initial"] or "—", help="RECIST 1.1")
+cols[1].metric("Best response, salvage", state.best_response["salvage"] or "—", help="RECIST 1.1")
+cols[2].metric("Vital status", "alive" if state.alive else "deceased",
+               delta=None if state.alive else f"died {state.death_date.isoformat()}", delta_color="gray",
+               delta_arrow="off")
+left, right = st.columns([9, 11])
+with left:
+    st.caption("Worst CTCAE v5.0 grade per test (after the first initial cycle; '—': no graded value)")
+    st.dataframe(pv.worst_grade_table(state), hide_index=True, width="stretch")
+with right:
+    st.caption("PFS: to progression or death; OS: to death; otherwise censored at the last date known alive.")
+    st.dataframe(pv.endpoint_table(state), hide_index=True, width="stretch")

@@ -1,0 +1,109 @@
+"""Tumour-board pages in a real browser: Chromium via Playwright against ``streamlit run app.py``.
+
+Expected numbers come from prrt_core called directly on the server's database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from prrt_core import eligibility, patient_view as pv
+from prrt_core.store import Store
+
+pytestmark = pytest.mark.browser
+
+
+def tables_of(app_server) -> dict:
+    """The server's tables; call after a page load (the server creates the demo database on
+    first start: opening the missing file here first would create an empty one)."""
+    assert app_server["db"].exists()
+    with Store(app_server["db"]) as store:
+        return store.read_all()
+
+
+def open_page(page, url: str, path: str, heading: str) -> None:
+    page.goto(url + path)
+    page.get_by_role("heading", name=heading).wait_for()
+
+
+def test_deep_link_as_first_request_opens_the_patient(tmp_path, page, private_app):
+    # Until st.navigation has run once, Streamlit would serve /patient from its legacy
+    # pages/-folder mode (every file of pages/ in the sidebar); pages/common.py reroutes it.
+    with private_app(tmp_path / "fresh.sqlite") as url:
+        page.goto(f"{url}/patient?patient=NET-007")
+        page.get_by_role("heading", name="Patient review").wait_for()
+        page.get_by_text("Cumulative kidney dose (Gy)").wait_for()
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Salvage planner" in nav and "common" not in nav and "app" not in nav.split()
+        assert page.get_by_role("combobox", name="Patient").input_value() == "NET-007" \
+            or page.locator('[data-testid="stSelectbox"]').first.inner_text().find("NET-007") >= 0
+
+
+def choose_patient(page, patient_id: str) -> None:
+    box = page.get_by_role("combobox", name="Patient")
+    box.click()
+    box.fill(patient_id)
+    box.press("Enter")
+    page.wait_for_url(f"**patient={patient_id}**")
+
+
+def metric(page, label: str):
+    return page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_patient_review_choose_patient_and_download_summary(app_server, page):
+    open_page(page, app_server["url"], "/patient?patient=NET-004", "Patient review")
+    tables = tables_of(app_server)
+    head = pv.header(tables, "NET-004")
+    metric(page, "Cumulative kidney dose (Gy)").get_by_text(f"{head.kidney_dose.value_gy:.1f}", exact=True).wait_for()
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    charts.nth(11).wait_for()
+    assert page.get_by_text("BED limit 28 Gy").count() == 1  # NET-004: hypertension
+
+    choose_patient(page, "NET-005")
+    head = pv.header(tables, "NET-005")
+    metric(page, "Cumulative kidney dose (Gy)").get_by_text(f"{head.kidney_dose.value_gy:.1f}", exact=True).wait_for()
+    page.get_by_text("BED limit 40 Gy").wait_for()  # the chart follows: no renal risk factor
+    assert page.get_by_text("BED limit 28 Gy").count() == 0
+    no_exception(page)
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download tumour-board summary (HTML)").click()
+    download = info.value
+    assert download.suggested_filename == "NET-005_board_summary.html"
+    text = open(download.path(), encoding="utf-8").read()
+    assert "<h1>Tumour board summary: NET-005</h1>" in text and text.count("<svg") == 14
+    # The planner's default scenario at the most recent record, computed directly.
+    as_of = pv.decision_dates(tables, "NET-005")["latest"]
+    result = pv.plan(tables, "NET-005", as_of, pv.Scenario(), config=eligibility.load_config())
+    assert f"Evaluated on {as_of.isoformat()}" in text and "2 x 7.4 GBq" in text
+    assert f"<th>Projected kidney dose, median (Gy)</th><td>{result.projection['dose_p50_gy']:.1f}</td>" in text
+
+
+def test_planner_decision_point_scenario_and_verdict(app_server, page):
+    open_page(page, app_server["url"], "/planner?patient=NET-004", "Salvage planner")
+    tables = tables_of(app_server)
+    choose_patient(page, "NET-005")
+    page.get_by_role("button", name="Day before first salvage cycle: 2021-10-17").click()
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="Verdict on 2021-10-17")
+    alert.filter(has_text="not eligible").wait_for()
+    page.get_by_text("Dose limit 23 Gy").first.wait_for()  # the fan chart
+    as_of, config = dt.date(2021, 10, 17), eligibility.load_config()
+    before = pv.plan(tables, "NET-005", as_of, pv.Scenario(), config=config).projection
+    median = metric(page, "Projected kidney dose, median (Gy)")
+    median.get_by_text(f"{before['dose_p50_gy']:.1f}", exact=True).wait_for()
+
+    activity = page.get_by_role("spinbutton", name="Activity per cycle (GBq)")
+    activity.fill("2.0")
+    activity.press("Enter")
+    after = pv.plan(tables, "NET-005", as_of, pv.Scenario(activity_gbq=2.0), config=config)
+    assert after.checklist.verdict == "eligible"  # 2 x 2.0 GBq stays under 23 Gy (P = 0 %)
+    alert.filter(has_text="eligible").filter(has_not_text="not eligible").wait_for()
+    median.get_by_text(f"{after.projection['dose_p50_gy']:.1f}", exact=True).wait_for()
+    no_exception(page)

@@ -1,0 +1,148 @@
+"""Chart specs of the patient review and the salvage planner (Altair ``to_dict()``, validated).
+
+Checked: the encodings, a unit in every quantitative axis title, the 23 Gy rule and the
+patient's BED limit, the CTCAE bands, and that the data are inline (named datasets), so
+a spec is the same inside Streamlit and in the SVG export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from prrt_core import charts, eligibility, patient_view as pv
+
+
+@pytest.fixture(scope="module")
+def review(demo_tables):
+    return pv.review(demo_tables, "NET-004")
+
+
+@pytest.fixture(scope="module")
+def plan(demo_tables):
+    return pv.plan(demo_tables, "NET-004", dt.date(2025, 3, 17), pv.Scenario(), config=eligibility.load_config())
+
+
+def views(spec: dict):
+    """The spec and every nested layer."""
+    yield spec
+    for child in spec.get("layer", []):
+        yield from views(child)
+
+
+def position_encodings(spec: dict) -> list[tuple[str, str, str | None]]:
+    """(channel, type, title) of every x/y encoding with a field, over all layers."""
+    out = []
+    for view in views(spec):
+        for channel in ("x", "y"):
+            enc = view.get("encoding", {}).get(channel)
+            if enc and "field" in enc:
+                out.append((channel, enc.get("type"), enc.get("title")))
+    return out
+
+
+def rows(spec: dict) -> list[dict]:
+    return [row for values in spec["datasets"].values() for row in values]
+
+
+def assert_units_on_axes(spec: dict) -> None:
+    encodings = position_encodings(spec)
+    assert encodings
+    for channel, kind, title in encodings:
+        if kind == "quantitative" and title and title.startswith("Cycle number"):
+            continue  # a count of cycles has no unit
+        if kind == "quantitative":
+            assert title and re.search(r"\((Gy|GBq|mm|g/dL|mg/dL|10⁹/L|mL/min/1\.73 m²)\)$", title), (channel, title)
+        elif kind == "temporal":
+            assert title == "Date"
+        else:  # cycle numbers (ordinal) and record kinds are counts and categories
+            assert kind in ("ordinal", "nominal") and (title is None or "Cycle" in title)
+
+
+def test_every_patient_chart_validates_with_units_and_inline_data(review):
+    specs = {name: chart.to_dict() for name, chart in charts.patient_charts(review).items()}  # validates
+    assert list(specs) == ["timeline", "dose_per_cycle", "cumulative_kidney", "lab_hemoglobin", "lab_platelets",
+                           "lab_wbc", "lab_neutrophils", "lab_lymphocytes", "lab_creatinine", "lab_egfr",
+                           "mag3", "recist"]
+    for name, spec in specs.items():
+        assert_units_on_axes(spec)
+        assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}, name
+        assert spec["datasets"] and all(view.get("data", {}).get("name", "").startswith("rows_")
+                                        for view in views(spec) if "data" in view), name
+        assert charts.spec(charts.patient_charts(review)[name]) == spec
+
+
+def test_dose_per_cycle_bars(review):
+    spec = charts.dose_per_cycle(review.cycles).to_dict()
+    enc = spec["encoding"]
+    assert spec["mark"]["type"] == "bar"
+    assert (enc["x"]["field"], enc["xOffset"]["field"], enc["y"]["field"]) == ("Cycle", "Organ", "Dose (Gy)")
+    assert enc["y"]["title"] == "Absorbed dose per cycle (Gy)"
+    kidney = [r["Dose (Gy)"] for r in rows(spec) if r["Organ"] == "Kidneys"]
+    assert kidney == review.cycles["kidney_dose_gy"].tolist()  # one bar per cycle, in cycle order
+
+
+def test_cumulative_chart_has_the_23_gy_rule_and_the_patients_bed_limit(review):
+    spec = charts.cumulative_kidney(review.cycles, 23.0, 28.0).to_dict()
+    rules = [v for v in views(spec) if v.get("mark", {}).get("type") == "rule"]
+    assert rules and rules[0]["encoding"]["y"]["field"] == "Limit (Gy)"
+    limits = {r["Limit"]: r["Limit (Gy)"] for r in rows(spec) if "Limit" in r}
+    assert limits == {"Dose limit 23 Gy": 23.0, "BED limit 28 Gy": 28.0}
+    line = next(v for v in views(spec) if v.get("mark", {}).get("type") == "line")
+    assert line["encoding"]["y"]["title"] == "Cumulative kidney dose and BED (Gy)"
+    assert line["encoding"]["y"]["scale"]["domain"][1] >= 28.0  # both limits in view
+    cum = [r["Cumulative (Gy)"] for r in rows(spec) if r.get("Quantity") == "Kidney dose"]
+    assert cum[-1] == pytest.approx(review.header.kidney_dose.value_gy)
+
+
+def test_lab_chart_bands_points_and_cycle_rules(review):
+    spec = charts.lab_chart(review.labs, review.bands, review.treatment_dates, "platelets").to_dict()
+    layers = spec["layer"]
+    assert [v["mark"]["type"] for v in layers] == ["rect", "line", "point", "rule"]
+    rect, _, points, cycle_rules = layers
+    assert rect["encoding"]["y"]["title"] == points["encoding"]["y"]["title"] == "Platelets (10⁹/L)"
+    assert rect["encoding"]["y2"]["field"] == "upper"
+    assert points["encoding"]["color"]["field"] == "CTCAE grade"
+    band_rows = spec["datasets"][rect["data"]["name"]]
+    # NET-004 is male: platelet LLN 150, grade 2 below 75 x 10^9/L (CTCAE v5.0).
+    assert {(r["CTCAE grade"], r["upper"]) for r in band_rows if r["CTCAE grade"] in ("1", "2")} == {
+        ("1", 150.0), ("2", 75.0)}
+    assert len(spec["datasets"][cycle_rules["data"]["name"]]) == 5  # one rule per cycle
+    assert cycle_rules["encoding"]["strokeDash"]["field"] == "Cycle phase"
+
+
+def test_mag3_and_recist_charts(review):
+    mag3 = charts.mag3_chart(review.mag3, review.treatment_dates).to_dict()
+    assert mag3["layer"][0]["encoding"]["y"]["title"] == "MAG3 TER (mL/min/1.73 m²)"
+    assert any("regression" in t for t in mag3["layer"][1].get("transform", []))
+    recist = charts.recist_chart(review.imaging, review.treatment_dates).to_dict()
+    text = next(v for v in recist["layer"] if v["mark"]["type"] == "text")
+    labels = [r["Label"] for r in recist["datasets"][text["data"]["name"]]]
+    assert labels == ["baseline", "SD", "SD", "SD", "SD", "PD", "baseline"]  # NET-004, date order
+
+
+def test_fan_chart_history_band_median_point_and_limit(plan):
+    for quantity, limit, title in (("Kidney dose", 23.0, "Cumulative kidney dose (Gy)"),
+                                   ("Kidney BED", 28.0, "Cumulative kidney BED (Gy)")):
+        spec = charts.fan_chart(plan.fan, quantity).to_dict()
+        assert_units_on_axes(spec)
+        marks = [v["mark"]["type"] for v in views(spec) if "mark" in v]
+        assert marks[:2] == ["area", "line"] and "rule" in marks
+        area = spec["layer"][0]
+        assert (area["encoding"]["y"]["field"], area["encoding"]["y2"]["field"]) == ("p05_gy", "p95_gy")
+        assert area["encoding"]["y"]["title"] == title
+        data = rows(spec)
+        assert {r["Limit (Gy)"] for r in data if "Limit" in r} == {limit}
+        series = {r["Series"] for r in data if "Series" in r}
+        assert series == {"History", "Projected median", "Point projection"}
+        history = [r for r in data if r.get("Series") == "History"]
+        assert len(history) == 4  # the four initial cycles known on 2025-03-17
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        charts.fan_chart(plan.fan, "Kidney volume")
+
+
+def test_svg_width_in_pixels(review):
+    spec = charts.timeline_chart(review.timeline, width=600).to_dict()
+    assert spec["width"] == 600 and spec["height"] == 140
