@@ -9,7 +9,11 @@ st.set_page_config(page_title="Salvage PRRT Board", page_icon=":material/radiolo
 
 navigation = st.navigation([st.Page(path, title=title, icon=icon, default=(i == 0))
                             for i, (path, title, icon) in enumerate(common.PAGES)])
+actor = common.current_actor()
 path = common.prepare_store(common.db_path())
 with st.sidebar:
     st.caption(f"Database: `{path}`")
-navigation.run()
+    common.identity_sidebar(actor)
+common.require_sign_in(actor)  # no page, and no patient data, without a role
+with common.through_app():
+    navigation.run()

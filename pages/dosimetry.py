@@ -9,6 +9,8 @@ from pages import common
 from prrt_core import dicom_io, dosimetry_charts, voxel
 from prrt_core.store import Store, StoreError
 
+common.ensure_navigation()
+
 st.title("Dosimetry")
 common.demo_notice()
 st.caption("Quantitative SPECT/CT at two or more time points (NM RECON TOMO in Bq/mL or counts, or PET), "

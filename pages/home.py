@@ -6,6 +6,8 @@ import streamlit as st
 
 from pages import common
 
+common.ensure_navigation()
+
 overview = common.cohort_overview()
 
 st.title("Salvage PRRT Board")

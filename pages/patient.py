@@ -10,6 +10,8 @@ import streamlit as st
 from pages import common
 from prrt_core import charts, eligibility, patient_view as pv, report
 
+common.ensure_navigation()
+
 COLOUR = {"below": "green", "near": "orange", "over": "red", "unknown": "gray"}
 STATUS_TEXT = {"below": "below the limit", "near": "one more cycle would cross", "over": "at or over the limit",
                "unknown": "no kidney dosimetry"}

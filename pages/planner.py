@@ -11,6 +11,8 @@ import streamlit as st
 from pages import common
 from prrt_core import charts, eligibility, patient_view as pv
 
+common.ensure_navigation()
+
 SCENARIO_KEY = "planner_scenario"  # read by the patient review page for its summary
 VERDICT = {"eligible": (st.success, ":material/check_circle:"), "caution": (st.warning, ":material/warning:"),
            "not eligible": (st.error, ":material/block:")}

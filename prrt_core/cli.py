@@ -1,4 +1,5 @@
-"""Command line: ``python -m prrt_core {init,demo,export,project} ...`` (``--help`` on each)."""
+"""Command line: ``python -m prrt_core COMMAND ...``: init, demo, export, project, dicom, import,
+template, backup, restore (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import demo, projection
+from . import cli_dicom, cli_import, demo, projection
 from .store import DB_ENV_VAR, Store, StoreError, default_path
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +39,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="accepted probability of crossing a limit (default 0.05)")
     p.add_argument("--samples", type=int, default=2000, help="Monte-Carlo samples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    cli_dicom.register(sub)
+    cli_import.register(sub)
     return parser
+
+
+# Commands whose module opens the store itself: name -> run(args) -> exit code.
+_SELF_CONTAINED = {"dicom": cli_dicom.run, "import": cli_import.run, "template": cli_import.run,
+                   "backup": cli_import.run, "restore": cli_import.run}
 
 
 def _project(store: Store, args: argparse.Namespace) -> str:
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.command in _SELF_CONTAINED:
+        return _SELF_CONTAINED[args.command](args)
     path = args.db or default_path()
     try:
         with Store(path) as store:

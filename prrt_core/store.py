@@ -8,6 +8,10 @@ and leaves the file exactly as it was.
 
 Connections are never shared between threads or kept at import time: open a
 ``Store`` where you need it and close it (``with Store(path) as store:``).
+
+Every write checks the store's actor (``Store(path, actor=Actor(...))``): only an
+editor may write (``access.require_editor``). The default actor is the system
+editor, so programs (the command line, the demo loader) write as before.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pandas as pd
 import sqlite_utils
 
 from . import schema
+from .access import SYSTEM, Actor, require_editor
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +153,9 @@ _CHECK = re.compile(r"CHECK constraint failed: (\w+)")
 class Store:
     """One open SQLite store. Use as a context manager; not shared across threads."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True):
+    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True,
+                 actor: Actor = SYSTEM):
+        self.actor = actor
         self.path = Path(path) if path is not None else default_path()
         if os.fspath(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +229,8 @@ class Store:
     # ---- writes ---------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Store"]:
-        """One IMMEDIATE transaction (savepoint when nested): all or nothing."""
+        """One IMMEDIATE transaction (savepoint when nested): all or nothing. Editors only."""
+        require_editor(self.actor)
         if self.conn.in_transaction:
             with self.db.atomic():
                 yield self
@@ -237,18 +245,25 @@ class Store:
             self.conn.execute("COMMIT")
 
     def insert(self, rows_by_table: Mapping[str, TableRows], *, user: str,
-               action: str = "insert", meta: Mapping[str, str] | None = None) -> dict[str, int]:
+               action: str = "insert", meta: Mapping[str, str] | None = None,
+               audit_rows: bool = False) -> dict[str, int]:
         """Insert rows into several tables in one transaction; returns rows per table.
 
         Tables are written parent first (``schema.CLINICAL_TABLES`` order). On any
         rejected value nothing is written and :class:`StoreError` says where.
+        The audit log gets one row per table, or with ``audit_rows`` one row per
+        inserted row (its key and values).
         """
+        require_editor(self.actor)
         batches = {t: _records(rows_by_table[t]) for t in self._ordered(rows_by_table)}
         for table, records in batches.items():
             self._check_columns(table, records)
         try:
             with self.transaction():
                 for table, records in batches.items():
+                    if audit_rows:
+                        self._insert_audited(table, records, user, action)
+                        continue
                     if records:
                         self.db[table].insert_all(records)
                     self._audit(user, action, table, f"{len(records)} rows",
@@ -263,6 +278,7 @@ class Store:
 
     def update(self, table: str, key: Any, changes: Mapping[str, Any], *, user: str) -> None:
         """Change some fields of one row (by primary key), audited with before and after."""
+        require_editor(self.actor)
         self._check_columns(table, [changes])
         pk = schema.PRIMARY_KEYS[table]
         with self.transaction():
@@ -276,6 +292,7 @@ class Store:
 
     def delete(self, table: str, key: Any, *, user: str) -> None:
         """Delete one row (children cascade), audited with the row as it was."""
+        require_editor(self.actor)
         pk = schema.PRIMARY_KEYS[table]
         with self.transaction():
             before = self._row(table, key)
@@ -283,6 +300,51 @@ class Store:
             self._audit(user, "delete", table, f"{pk}={key}", before, None)
 
     # ---- internals ------------------------------------------------------
+    def _insert_audited(self, table: str, records: list[dict], user: str, action: str) -> None:
+        """Insert rows and audit each with its key and stored values (inside a transaction).
+
+        Integer keys not given are numbered after the largest existing one (the write lock
+        is held), so rows go in with executemany and are read back in one query.
+        """
+        if not user:
+            raise StoreError("audit", "user", user, "every write needs a user name")
+        if not records:
+            return
+        pk = schema.PRIMARY_KEYS[table]
+        if pk != "patient_id":
+            # table and pk come from the fixed schema whitelist, never from input.
+            next_id = self.conn.execute(f"SELECT coalesce(max([{pk}]), 0) + 1 FROM [{table}]").fetchone()[0]
+            numbered = []
+            for record in records:
+                if record.get(pk) is None:
+                    record = {**record, pk: next_id}
+                    next_id += 1
+                numbered.append(record)
+            records = numbered
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for record in records:
+            groups.setdefault(tuple(record), []).append(record)
+        for columns, group in groups.items():
+            # columns are checked against the schema (_check_columns) before this.
+            self.conn.executemany(
+                f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})", [[r[c] for c in columns] for r in group])
+        keys = [r[pk] for r in records]
+        stored: dict[Any, dict] = {}
+        names = [d[0] for d in self.conn.execute(f"SELECT * FROM [{table}] LIMIT 0").description]
+        at = names.index(pk)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for row in self.conn.execute(
+                    f"SELECT * FROM [{table}] WHERE [{pk}] IN ({', '.join('?' for _ in chunk)})", chunk):
+                stored[row[at]] = dict(zip(names, row))
+        now = _now_utc()
+        self.conn.executemany(
+            "INSERT INTO audit (at_utc, user, action, table_name, row_key, before_json, after_json) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            [(now, user, action, table, f"{pk}={key}", json.dumps(stored[key], default=str))
+             for key in keys])
+
     def _row(self, table: str, key: Any) -> dict[str, Any]:
         try:
             return dict(self.db[table].get(key))
@@ -318,8 +380,13 @@ class Store:
                 raise StoreError(table, unknown[0], record[unknown[0]], "unknown column", row=i)
 
     def _diagnose(self, batches: dict[str, list[dict]], exc: sqlite3.IntegrityError) -> StoreError:
-        """Replay the rejected batch row by row, inside a rolled-back transaction, to name the row."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """Replay the rejected batch row by row, inside a rolled-back transaction, to name the row.
+
+        Inside an enclosing transaction (an insert nested in ``transaction()``) the replay
+        runs in a savepoint that is rolled back, leaving the enclosing transaction as it was.
+        """
+        nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT diagnose" if nested else "BEGIN IMMEDIATE")
         try:
             for table, records in batches.items():
                 for i, record in enumerate(records):
@@ -328,7 +395,11 @@ class Store:
                     except sqlite3.IntegrityError as row_exc:
                         return _error_from(table, row_exc, record, i, self.conn)
         finally:
-            self.conn.execute("ROLLBACK")
+            if nested:
+                self.conn.execute("ROLLBACK TO diagnose")
+                self.conn.execute("RELEASE diagnose")
+            else:
+                self.conn.execute("ROLLBACK")
         return StoreError(next(iter(batches), "?"), None, None, str(exc))
 
 
