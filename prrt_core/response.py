@@ -341,6 +341,16 @@ def _timepoints(baseline: pd.DataFrame, follow: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _tuples_by_patient(keys: pd.Series, values: np.ndarray, ids: pd.Index) -> pd.Series:
+    """Each patient's values as a tuple in row order (() for patients without rows)."""
+    order = np.argsort(keys.to_numpy(), kind="stable")  # stable: keeps date order
+    sorted_keys = keys.to_numpy()[order]
+    present, first = np.unique(sorted_keys, return_index=True)
+    chunks = np.split(values[order], first[1:]) if len(order) else []
+    by_key = dict(zip(present, map(tuple, chunks)))
+    return pd.Series([by_key.get(i, ()) for i in ids], index=ids, dtype=object)
+
+
 def response_by_patient(assessments: pd.DataFrame, cycles: pd.DataFrame, phase: str, *,
                         min_sd_weeks: float = MIN_SD_WEEKS, confirm: bool = False,
                         min_confirm_weeks: float = MIN_CONFIRMATION_WEEKS) -> pd.DataFrame:
@@ -371,10 +381,9 @@ def response_by_patient(assessments: pd.DataFrame, cycles: pd.DataFrame, phase: 
     grouped = tp.groupby("patient_id")
     out["n_follow_up"] = grouped.size().reindex(ids, fill_value=0).astype(int)
     out["has_follow_up_imaging"] = out["n_follow_up"] > 0
-    empty = pd.Series([()] * len(ids), index=ids, dtype=object)
-    out["responses"] = grouped["response"].agg(tuple).reindex(ids).where(out["has_follow_up_imaging"], empty)
-    out["response_dates"] = (grouped["assessment_date"].agg(lambda d: tuple(d.dt.date))
-                             .reindex(ids).where(out["has_follow_up_imaging"], empty))
+    out["responses"] = _tuples_by_patient(tp["patient_id"], tp["response"].to_numpy(), ids)
+    out["response_dates"] = _tuples_by_patient(tp["patient_id"],
+                                               tp["assessment_date"].dt.date.to_numpy(), ids)
     out["first_pd_date"] = (tp.loc[tp["response"] == Response.PD.value]
                             .groupby("patient_id")["assessment_date"].min().reindex(ids))
     frame = pd.DataFrame({"key": tp["patient_id"], "date": tp["assessment_date"],

@@ -208,12 +208,15 @@ def _as_test(test: LabTest | str) -> LabTest:
 
 
 def _sex_array(sex: Any) -> np.ndarray:
-    series = pd.Series(np.atleast_1d(np.asarray(sex, dtype=object)).ravel())
-    norm = series.where(series.isna(), series.astype(str).str.strip().str.upper())
+    """'M', 'F' or '' (unknown), shaped like ``sex``; normalised once per distinct value."""
+    values = np.atleast_1d(np.asarray(sex, dtype=object)).ravel()
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    norm = distinct.where(distinct.isna(), distinct.astype(str).str.strip().str.upper())
     bad = norm.notna() & ~norm.isin(["M", "F"])
     if bad.any():
         raise ValueError(f"sex must be 'M', 'F' or missing; got {sorted(set(norm[bad]))}")
-    return norm.where(norm.notna(), "").to_numpy(dtype=object).reshape(np.shape(sex))
+    return norm.where(norm.notna(), "").to_numpy(dtype=object)[codes].reshape(np.shape(sex))
 
 
 def _as_float(name: str, x: Any, *, positive: bool) -> np.ndarray:
@@ -430,7 +433,7 @@ def worst_grades(graded: pd.DataFrame, cycles: pd.DataFrame | None = None) -> pd
     out = agg.reset_index()
     out["n_values"] = out["n_values"].astype(int)
     out["n_graded"] = out["n_graded"].astype(int)
-    out.insert(2, "group", out["test"].map(lambda t: TEST_GROUP[LabTest(t)]))
+    out.insert(2, "group", out["test"].map({t.value: g for t, g in TEST_GROUP.items()}))
     phase_rank = out["phase"].map({p.value: i for i, p in enumerate(ToxicityPhase)})
     order = np.lexsort((phase_rank.to_numpy(), out["test"].to_numpy(), out["patient_id"].to_numpy()))
     return out.iloc[order].reset_index(drop=True)
@@ -472,7 +475,7 @@ def grade_counts(worst: pd.DataFrame) -> pd.DataFrame:
     long["pct_of_graded"] = np.where(
         (long["grade"] != "unknown") & (graded_totals > 0),
         100.0 * long["n_patients"] / graded_totals.where(graded_totals > 0), np.nan)
-    long.insert(1, "group", long["test"].map(lambda t: TEST_GROUP[LabTest(t)]))
+    long.insert(1, "group", long["test"].map({t.value: g for t, g in TEST_GROUP.items()}))
     return long[columns]
 
 
