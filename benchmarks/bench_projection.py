@@ -10,13 +10,10 @@
 """
 from __future__ import annotations
 
-import statistics
-import time
-import tracemalloc
-
 import numpy as np
 import pandas as pd
 
+from benchmarks.timing import median_time, peak_mb
 from prrt_core import dosimetry, projection
 
 N_PATIENTS = 10_000
@@ -40,23 +37,6 @@ def synthetic_history(n_patients: int = N_PATIENTS, seed: int = 20240601) -> pd.
                          "kidney_t_eff_h": t_eff})
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, caches, page faults of the first large allocation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _peak_mb(fn) -> float:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
 
 
 def _loop_inputs(history: pd.DataFrame, ids) -> list[tuple]:
@@ -109,18 +89,18 @@ def run(quick: bool) -> list[dict]:
     def single():
         return projection.project(history, N_CYCLES, ACTIVITY_GBQ, patient_ids=[one], n_samples=10_000)
 
-    t = _median_time(single, 10 if quick else 40)
+    t = median_time(single, 10 if quick else 40)
     rows.append({"name": "(a) project 1 patient, 10k samples x 4 cycles", "median_s": t,
-                 "peak_mb": _peak_mb(single), "target": "<= 20 ms", "ratio": None, "met": t <= 0.020,
+                 "peak_mb": peak_mb(single), "target": "<= 20 ms", "ratio": None, "met": t <= 0.020,
                  "note": f"history of {N_PATIENTS:,} patients / {len(history):,} cycles validated and fitted"})
 
     def cohort():
         return projection.project(history, N_CYCLES, ACTIVITY_GBQ, n_samples=1_000)
 
     n_normals = N_PATIENTS * 1_000 * N_CYCLES
-    t_cohort = _median_time(cohort, 3 if quick else 7)
-    t_normals = _median_time(lambda: np.random.default_rng(0).standard_normal(n_normals), 3 if quick else 7)
-    peak = _peak_mb(cohort)
+    t_cohort = median_time(cohort, 3 if quick else 7)
+    t_normals = median_time(lambda: np.random.default_rng(0).standard_normal(n_normals), 3 if quick else 7)
+    peak = peak_mb(cohort)
     ratio = t_cohort / t_normals
     rows.append({"name": "(b) project cohort, 10k patients x 1k samples x 4 cycles", "median_s": t_cohort,
                  "peak_mb": peak, "target": "<= 1.5 s, <= 1024 MB, ratio <= 3", "ratio": ratio,
@@ -134,7 +114,7 @@ def run(quick: bool) -> list[dict]:
     ids = list(pd.unique(history.patient_id))[:subset]
     inputs = _loop_inputs(history, ids)
     sigma_log = float(np.sqrt(projection.fit_cohort_model(history).sigma2_log))
-    t_loop = _median_time(lambda: _loop_reference(inputs, sigma_log, 1_000), 1 if quick else 3) * N_PATIENTS / subset
+    t_loop = median_time(lambda: _loop_reference(inputs, sigma_log, 1_000), 1 if quick else 3) * N_PATIENTS / subset
     rows.append({"name": "(c) plain per-patient Python loop, same cohort", "median_s": t_loop, "peak_mb": None,
                  "target": None, "ratio": t_loop / t_cohort, "met": None,
                  "note": f"timed on {subset} patients, scaled x{N_PATIENTS // subset}; ratio = loop / (b); "

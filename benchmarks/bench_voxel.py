@@ -11,13 +11,12 @@ Synthetic input: A0 log-uniform 1e3-1e6 Bq/mL, T_eff 14-160 h, 5 % Gaussian nois
 """
 from __future__ import annotations
 
-import statistics
 import time
-import tracemalloc
 
 import numpy as np
 from scipy import optimize
 
+from benchmarks.timing import median_time, peak_mb
 from prrt_core import dosimetry, voxel
 
 N = 128
@@ -36,23 +35,6 @@ def synthetic_series(n: int = N, seed: int = 7) -> list[np.ndarray]:
     return series
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: numexpr thread pool, first allocation of the outputs
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _peak_mb(fn) -> float:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
 
 
 def _curve_fit_tia(series: list[np.ndarray], flat_index: np.ndarray) -> np.ndarray:
@@ -79,8 +61,8 @@ def run(quick: bool) -> list[dict]:
     def vectorised():
         return voxel.tia_and_dose_maps(TIMES_H, series)
 
-    t_vec = _median_time(vectorised, 3 if quick else 9)
-    peak = _peak_mb(vectorised)
+    t_vec = median_time(vectorised, 3 if quick else 9)
+    peak = peak_mb(vectorised)
     tia, dose, fit = vectorised()
     rows = [{"name": "(a) voxel fit 128^3 x 4 time points -> TIA + dose maps", "median_s": t_vec, "peak_mb": peak,
              "target": "<= 0.3 s", "ratio": None, "met": t_vec <= 0.3,

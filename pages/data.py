@@ -7,13 +7,13 @@ import datetime as dt
 
 import streamlit as st
 
-from pages import common
+from pages import common, identity
 from prrt_core import access, backup, importers
 from prrt_core.store import Store
 
 common.ensure_navigation()
 
-actor = common.current_actor()
+actor = identity.current_actor()
 path, revision = common.store_revision()
 
 st.title("Data")

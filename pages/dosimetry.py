@@ -5,7 +5,7 @@ import hashlib
 
 import streamlit as st
 
-from pages import common
+from pages import common, identity
 from prrt_core import dicom_io, dosimetry_charts, voxel
 from prrt_core.store import Store, StoreError
 
@@ -125,7 +125,7 @@ if result.has_spect:
 elif not result.dvh.empty:
     st.altair_chart(dosimetry_charts.dvh_chart(result), width="stretch")
 
-if common.can_write():
+if identity.can_write():
     st.subheader("Save to a cycle")
     tables = common.tables()
     patients = sorted(tables["patients"]["patient_id"])
@@ -146,7 +146,7 @@ if common.can_write():
     if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
         try:
             with Store(common.db_path()) as store:
-                done = voxel.save_to_cycle(store, result, patient_id, cycle_number, user=common.current_user(),
+                done = voxel.save_to_cycle(store, result, patient_id, cycle_number, user=identity.current_user(),
                                            source=source)
         except (StoreError, ValueError) as exc:
             st.error(f"Nothing was stored. {exc}")
