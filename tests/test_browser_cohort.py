@@ -55,7 +55,7 @@ def test_a_filter_changes_the_km_median_shown(app_server, page):
     page.get_by_test_id("stSidebar").get_by_text("Female", exact=True).click()
     expect(page.get_by_test_id("stMetricValue")).to_have_text("10")
     expect(median_row).to_contain_text(female)
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 4
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(4)  # waits for the redraw
     assert page.locator('[data-testid="stException"]').count() == 0
 
 

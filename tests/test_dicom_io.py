@@ -23,7 +23,8 @@ from prrt_core import dicom_io, dosimetry, phantom, voxel
 from prrt_core.dicom_io import DicomError
 
 PH = phantom.default_phantom()
-SECRETS = (phantom.FAKE_PATIENT_NAME, "SECRETNAME", phantom.FAKE_PATIENT_ID, "4711", phantom.FAKE_BIRTH_DATE)
+# Whole, distinctive values only: a bare "4711" turns up by chance among stored dose digits.
+SECRETS = (phantom.FAKE_PATIENT_NAME, "SECRETNAME", phantom.FAKE_PATIENT_ID, phantom.FAKE_BIRTH_DATE)
 
 
 @pytest.fixture(scope="module")
