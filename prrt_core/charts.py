@@ -24,6 +24,8 @@ GRADE_DOMAIN = ["0", "1", "2", "3", "4", "0-1", "n/a"]
 GRADE_RANGE = ["#2e7d32", "#c0ca33", "#fb8c00", "#e53935", "#7f0000", "#9ccc65", "#9e9e9e"]
 PHASE_DOMAIN = ["initial", "salvage"]
 PHASE_RANGE = ["#4c78a8", "#f58518"]
+# Dates with the year: a patient's history spans several years.
+DATE_AXIS = alt.Axis(format="%b %Y", labelAngle=0)
 LIMIT_COLOUR = "#c62828"
 RESPONSE_DOMAIN = ["CR", "PR", "SD", "PD", "NE"]
 RESPONSE_RANGE = ["#1b5e20", "#66bb6a", "#4c78a8", "#c62828", "#9e9e9e"]
@@ -72,7 +74,7 @@ def _cycle_rules(data: _Data, treatment_dates: pd.DataFrame) -> alt.Chart:
     frame = treatment_dates.rename(columns={"cycle_date": "Cycle date", "phase": "Cycle phase",
                                             "cycle_number": "Cycle"})
     return alt.Chart(data(frame)).mark_rule(color="#607d8b", strokeWidth=1.2, opacity=0.7).encode(
-        x=alt.X("Cycle date:T", title="Date"),
+        x=alt.X("Cycle date:T", title="Date", axis=DATE_AXIS),
         strokeDash=alt.StrokeDash("Cycle phase:N", scale=alt.Scale(domain=PHASE_DOMAIN, range=[[1, 0], [5, 3]]),
                                   legend=alt.Legend(title="Treatment cycle")),
         tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("Cycle date:T"), alt.Tooltip("Cycle phase:N")])
@@ -168,9 +170,9 @@ def lab_chart(labs: pd.DataFrame, bands: pd.DataFrame, treatment_dates: pd.DataF
                                    alt.Tooltip("upper:Q", title="to", format=".3g")]))
     points = data(values)
     layers.append(alt.Chart(points).mark_line(color="#37474f", strokeWidth=1.5).encode(
-        x=alt.X("Date:T", title="Date"), y=y))
+        x=alt.X("Date:T", title="Date", axis=DATE_AXIS), y=y))
     layers.append(alt.Chart(points).mark_point(filled=True, size=55, opacity=1).encode(
-        x=alt.X("Date:T", title="Date"), y=y, color=colour,
+        x=alt.X("Date:T", title="Date", axis=DATE_AXIS), y=y, color=colour,
         tooltip=[alt.Tooltip("Date:T"), alt.Tooltip("Value:Q", title=title, format=".3g"),
                  alt.Tooltip("CTCAE grade:N"), alt.Tooltip("Period:N")]))
     if len(treatment_dates):
@@ -184,7 +186,7 @@ def mag3_chart(mag3: pd.DataFrame, treatment_dates: pd.DataFrame, *, width: Widt
     data = _Data()
     title = "MAG3 TER (mL/min/1.73 m²)"
     frame = mag3.rename(columns={"lab_date": "Date", "mag3_ter_ml_min_173m2": "TER"})
-    base = alt.Chart(data(frame)).encode(x=alt.X("Date:T", title="Date"),
+    base = alt.Chart(data(frame)).encode(x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
                                          y=alt.Y("TER:Q", title=title, scale=alt.Scale(zero=False)))
     layers = [base.mark_line(point=True, color="#4c78a8", strokeWidth=1.5).encode(
         tooltip=[alt.Tooltip("Date:T"), alt.Tooltip("TER:Q", title=title, format=".0f")])]
@@ -204,7 +206,7 @@ def recist_chart(imaging: pd.DataFrame, treatment_dates: pd.DataFrame, *, width:
         columns={"assessment_date": "Date", "phase": "Phase", "role": "Scan", "modality": "Modality",
                  "target_sum_mm": "Target sum (mm)", "response": "RECIST"})
     frame["Label"] = frame["RECIST"].where(frame["RECIST"] != "", "baseline")
-    base = alt.Chart(data(frame)).encode(x=alt.X("Date:T", title="Date"),
+    base = alt.Chart(data(frame)).encode(x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
                                          y=alt.Y("Target sum (mm):Q", title="Target-lesion sum (mm)",
                                                  scale=alt.Scale(zero=False)))
     line = base.mark_line(strokeWidth=2).encode(
@@ -233,7 +235,7 @@ def timeline_chart(timeline: pd.DataFrame, *, width: Width = "container", height
     frame = timeline.rename(columns={"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"})
     frame["Phase"] = frame["Phase"].replace("", "none")
     chart = alt.Chart(data(frame)).mark_point(filled=True, size=110, opacity=0.9).encode(
-        x=alt.X("Date:T", title="Date"),
+        x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
         y=alt.Y("Record:N", title=None, sort=["cycle", "imaging", "event"]),
         color=alt.Color("Phase:N", scale=alt.Scale(domain=PHASE_DOMAIN + ["none"],
                                                    range=PHASE_RANGE + ["#37474f"]), title="Phase"),

@@ -146,3 +146,13 @@ def test_fan_chart_history_band_median_point_and_limit(plan):
 def test_svg_width_in_pixels(review):
     spec = charts.timeline_chart(review.timeline, width=600).to_dict()
     assert spec["width"] == 600 and spec["height"] == 140
+
+
+def test_date_axes_show_the_year(review):
+    # A history spans years: "Nov" alone would be ambiguous on the board's projector.
+    for name, chart in (("timeline", charts.timeline_chart(review.timeline)),
+                        ("mag3", charts.mag3_chart(review.mag3, review.treatment_dates)),):
+        spec = chart.to_dict()
+        encodings = [spec.get("encoding", {})] + [layer.get("encoding", {}) for layer in spec.get("layer", [])]
+        formats = {e["x"]["axis"]["format"] for e in encodings if "x" in e and "axis" in e["x"]}
+        assert formats == {"%b %Y"}, name
