@@ -462,13 +462,8 @@ def response_table(responses: pd.DataFrame) -> pd.DataFrame:
 # Kaplan–Meier
 # --------------------------------------------------------------------------
 
-class Endpoint(Enum):
-    """Survival endpoints of survival.endpoints: (column stem, title)."""
-
-    PFS_INITIAL = ("pfs_initial", "PFS after initial PRRT")
-    PFS_SALVAGE = ("pfs_salvage", "PFS after salvage start")
-    OS_INITIAL = ("os_initial", "OS after initial PRRT")
-    OS_SALVAGE = ("os_salvage", "OS after salvage start")
+class ColumnChoice(Enum):
+    """A choice whose value is (column name, title shown with its unit)."""
 
     @property
     def column(self) -> str:
@@ -477,6 +472,15 @@ class Endpoint(Enum):
     @property
     def title(self) -> str:
         return self.value[1]
+
+
+class Endpoint(ColumnChoice):
+    """Survival endpoints of survival.endpoints: (column stem, title)."""
+
+    PFS_INITIAL = ("pfs_initial", "PFS after initial PRRT")
+    PFS_SALVAGE = ("pfs_salvage", "PFS after salvage start")
+    OS_INITIAL = ("os_initial", "OS after initial PRRT")
+    OS_SALVAGE = ("os_salvage", "OS after salvage start")
 
 
 class Stratum(StrEnum):

@@ -9,14 +9,13 @@ keeps one point per patient.
 from __future__ import annotations
 
 import math
-from enum import Enum
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from . import dosimetry
-from .cohort import KaplanMeier, Stratum
+from .cohort import ColumnChoice, KaplanMeier, Stratum
 
 KM_WIDTH_PX = 430
 KM_HEIGHT_PX = 230
@@ -113,19 +112,11 @@ def dose_histogram(attributes: pd.DataFrame, *, bin_width_gy: float = 1.0,
         title=f"Cumulative kidney absorbed dose (n = {n} patients with complete dosimetry)")
 
 
-class EgfrMeasure(Enum):
+class EgfrMeasure(ColumnChoice):
     """eGFR change shown against kidney dose: (column of patient_attributes, axis title)."""
 
     ABSOLUTE = ("egfr_change_ml_min_173m2", "eGFR change (mL/min/1.73 m²)")
     PCT_PER_YEAR = ("egfr_change_pct_per_year", "eGFR change (%/year)")
-
-    @property
-    def column(self) -> str:
-        return self.value[0]
-
-    @property
-    def title(self) -> str:
-        return self.value[1]
 
 
 def egfr_scatter(attributes: pd.DataFrame, measure: EgfrMeasure = EgfrMeasure.ABSOLUTE, *,
