@@ -42,9 +42,9 @@ def cumulative_per_patient(cycles: pd.DataFrame, dosimetry: pd.DataFrame) -> pd.
     ``cumulative_kidney_dose_gy`` is NaN unless every cycle of the patient has a
     kidney dose: a partial sum would understate the dose.
     """
-    kidney = dosimetry.loc[dosimetry["organ"] == "kidneys", ["cycle_id", "dose_gy"]]
-    per_cycle = cycles[["cycle_id", "patient_id", "phase", "activity_gbq"]].merge(
-        kidney, on="cycle_id", how="left")
+    per_cycle = (projection.kidney_per_cycle(cycles[["cycle_id", "patient_id", "phase", "activity_gbq"]],
+                                             dosimetry)
+                 .rename(columns={"kidney_dose_gy": "dose_gy"}))
     per_cycle["salvage"] = (per_cycle["phase"] == "salvage").astype(int)
     per_cycle["missing_dose"] = per_cycle["dose_gy"].isna()
     grouped = per_cycle.groupby("patient_id")

@@ -114,15 +114,13 @@ def cycle_table(tables: Mapping[str, pd.DataFrame], patient_id: str, *,
     t = _subset(tables, patient_id)
     cycles = t["cycles"].sort_values(["cycle_date", "cycle_number"], kind="stable")
     dosim = t["dosimetry"]
-    kidney = (dosim.loc[dosim["organ"] == "kidneys", ["cycle_id", "dose_gy", "t_eff_h"]]
-              .drop_duplicates("cycle_id").set_index("cycle_id"))
     tumour = dosim.loc[dosim["organ"] == "tumour"].groupby("cycle_id")["dose_gy"].max()
-    out = cycles[["cycle_id", "cycle_number", "cycle_date", "phase", "activity_gbq"]].reset_index(drop=True)
+    out = projection.kidney_per_cycle(
+        cycles[["cycle_id", "cycle_number", "cycle_date", "phase", "activity_gbq"]].reset_index(drop=True), dosim)
     out["activity_gbq"] = out["activity_gbq"].astype(float)
-    out["kidney_dose_gy"] = out["cycle_id"].map(kidney["dose_gy"]).astype(float)
-    out["kidney_gy_per_gbq"] = out["kidney_dose_gy"] / out["activity_gbq"]
-    measured_t = out["cycle_id"].map(kidney["t_eff_h"]).astype(float)
-    out["kidney_t_eff_h"] = measured_t
+    out.insert(out.columns.get_loc("kidney_t_eff_h"), "kidney_gy_per_gbq",
+               out["kidney_dose_gy"] / out["activity_gbq"])
+    measured_t = out["kidney_t_eff_h"]
     own = measured_t[out["kidney_dose_gy"].notna()].mean()
     fallback, source = ((own, "patient mean") if np.isfinite(own)
                         else (_cohort_median_t_eff_h(tables) if cohort_median_t_eff_h is None

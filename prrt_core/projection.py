@@ -617,6 +617,20 @@ def patient_posterior(history: pd.DataFrame, *, patient_ids=None, within_sd_log:
     return out
 
 
+def kidney_per_cycle(cycles: pd.DataFrame, dosimetry_rows: pd.DataFrame) -> pd.DataFrame:
+    """``cycles`` (row order kept) with kidney_dose_gy (Gy) and kidney_t_eff_h (h) added.
+
+    From the cycle's 'kidneys' dosimetry row (the first, if several labels exist);
+    NaN where the cycle has none.
+    """
+    kidney = (dosimetry_rows.loc[dosimetry_rows["organ"] == "kidneys", ["cycle_id", "dose_gy", "t_eff_h"]]
+              .drop_duplicates("cycle_id").set_index("cycle_id"))
+    out = cycles.copy()
+    out["kidney_dose_gy"] = out["cycle_id"].map(kidney["dose_gy"]).astype(float)
+    out["kidney_t_eff_h"] = out["cycle_id"].map(kidney["t_eff_h"]).astype(float)
+    return out
+
+
 def inputs_from_tables(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``history`` and ``patients`` for :func:`project` from the store's tables.
 
@@ -625,11 +639,9 @@ def inputs_from_tables(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, p
     the cycle has none). patients: patient_id and renal_risk (hypertension,
     diabetes or another recorded renal risk factor).
     """
-    cycles, dosimetry, patients = tables["cycles"], tables["dosimetry"], tables["patients"]
-    kidney = (dosimetry.loc[dosimetry["organ"] == "kidneys", ["cycle_id", "dose_gy", "t_eff_h"]]
-              .rename(columns={"dose_gy": "kidney_dose_gy", "t_eff_h": "kidney_t_eff_h"}))
-    history = (cycles[["patient_id", "cycle_id", "cycle_date", "activity_gbq"]]
-               .merge(kidney, on="cycle_id", how="left")
+    patients = tables["patients"]
+    history = (kidney_per_cycle(tables["cycles"][["patient_id", "cycle_id", "cycle_date", "activity_gbq"]],
+                                tables["dosimetry"])
                .sort_values(["patient_id", "cycle_date"], kind="stable").reset_index(drop=True))
     other = patients["other_renal_risk"].fillna("").astype(str).str.strip() != ""
     risk = patients["hypertension"].astype(bool) | patients["diabetes"].astype(bool) | other
