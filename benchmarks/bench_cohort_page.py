@@ -25,7 +25,12 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from prrt_core import cohort, demo, published, response, survival, table1
+from prrt_core import cohort
+from prrt_core.datasets import demo
+from prrt_core.cohort import published
+from prrt_core.clinical import response
+from prrt_core.clinical import survival
+from prrt_core.cohort import table1
 from prrt_core.store import Store
 
 N_PATIENTS = 10_000

@@ -15,7 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from prrt_core import demo, eligibility, patient_view as pv, report
+from prrt_core.datasets import demo
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
+from prrt_core.views import report
 from prrt_core.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.timing import median_time, peak_mb
-from prrt_core import dosimetry, projection
+from prrt_core import dosimetry
+from prrt_core import projection
 
 N_PATIENTS = 10_000
 N_CYCLES = 4

@@ -17,7 +17,8 @@ import numpy as np
 from scipy import optimize
 
 from benchmarks.timing import median_time, peak_mb
-from prrt_core import dosimetry, voxel
+from prrt_core import dosimetry
+from prrt_core.dosimetry import voxel
 
 N = 128
 TIMES_H = np.array([4.0, 24.0, 72.0, 168.0])

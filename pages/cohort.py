@@ -10,8 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from prrt_core import chart_export, cohort, demo, published, response, survival, table1
-from prrt_core import cohort_charts as charts
+from prrt_core.charts import export as chart_export
+from prrt_core import cohort
+from prrt_core.datasets import demo
+from prrt_core.cohort import published
+from prrt_core.clinical import response
+from prrt_core.clinical import survival
+from prrt_core.cohort import table1
+from prrt_core.charts import cohort as charts
 
 common.ensure_navigation()
 

@@ -17,7 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import identity
-from prrt_core import cohort, demo
+from prrt_core import cohort
+from prrt_core.datasets import demo
 from prrt_core.store import Store, default_path
 
 NAVIGATED_KEY = "app_navigation_ran"  # set by app.py: this session has been through it

@@ -8,7 +8,9 @@ import datetime as dt
 import streamlit as st
 
 from pages import common, identity
-from prrt_core import access, backup, importers
+from prrt_core.store import access
+from prrt_core.store import backup
+from prrt_core import importer
 from prrt_core.store import Store
 
 common.ensure_navigation()
@@ -21,14 +23,14 @@ common.demo_notice()
 
 
 @st.cache_data(show_spinner="Checking every row ...", max_entries=2)
-def _check(db: str, rev: int, files: tuple[tuple[str, bytes], ...]) -> importers.Plan:
+def _check(db: str, rev: int, files: tuple[tuple[str, bytes], ...]) -> importer.Plan:
     with Store(db) as store:
-        return importers.check_import(store, importers.read_files(files))
+        return importer.check_import(store, importer.read_files(files))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _editable(db: str, rev: int, table: str, patient: str | None):
-    return importers.editable_frame(common.tables(), table, patient)
+    return importer.editable_frame(common.tables(), table, patient)
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -37,12 +39,12 @@ def _audit(db: str, rev: int):
         return store.read("audit")
 
 
-def _problems(plan: importers.Plan, what: str) -> None:
+def _problems(plan: importer.Plan, what: str) -> None:
     st.error(f"{len(plan.problems)} problem(s) found; nothing was written. Fix {what} and try again.")
     st.dataframe(plan.problems, hide_index=True, width="stretch")
 
 
-def _column(col: importers.ColumnSpec):
+def _column(col: importer.ColumnSpec):
     label, config = col.header, st.column_config
     if col.kind == "enum":
         return config.SelectboxColumn(label, options=list(col.choices), required=col.required)
@@ -61,7 +63,7 @@ def _write(message: str, what: str, commit) -> None:
     try:
         with Store(path, actor=actor) as store:
             plan = commit(store)
-    except importers.ImportRejected as exc:
+    except importer.ImportRejected as exc:
         return _problems(exc.plan, what)
     st.session_state["data_done"] = (message, plan.summary())
     st.session_state["edit_version"] = st.session_state.get("edit_version", 0) + 1
@@ -74,7 +76,7 @@ def _confirm_delete() -> None:
     st.warning(pending["text"])
     left, right = st.columns(2)
     if left.button("Delete", type="primary", key="confirm_delete"):
-        _write("Saved.", "the table", lambda store: importers.commit_edits(
+        _write("Saved.", "the table", lambda store: importer.commit_edits(
             store, pending["table"], pending["original"], pending["edited"], user=actor.name))
     if right.button("Cancel", key="cancel_delete"):
         st.session_state.pop("pending_delete")
@@ -103,11 +105,11 @@ tab_import, tab_edit, tab_export, tab_audit = st.tabs(
     ["Import", "Edit", "Export and backup", "Audit log"])
 
 with tab_import:
-    st.download_button("Download the import template (.xlsx)", importers.template_workbook,
+    st.download_button("Download the import template (.xlsx)", importer.template_workbook,
                        "prrt_import_template.xlsx", key="template",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     st.caption(f"CSV files named after their table (patients.csv, cycles.csv, ...), the "
-               f"workbook, or an export zip; at most {importers.MAX_FILE_MB} MB per file. Every "
+               f"workbook, or an export zip; at most {importer.MAX_FILE_MB} MB per file. Every "
                "row is checked before anything is written; existing rows are updated, none "
                "deleted.")
     if not actor.can_write:
@@ -125,15 +127,15 @@ with tab_import:
             with st.expander("Rows to add or update"):
                 st.dataframe(plan.changes, hide_index=True, width="stretch")
             if st.button(f"Import {plan.n_writes} row(s)", type="primary", key="import"):
-                _write("Imported.", "the files", lambda store: importers.commit_import(
-                    store, importers.read_files(files), user=actor.name))
+                _write("Imported.", "the files", lambda store: importer.commit_import(
+                    store, importer.read_files(files), user=actor.name))
 
 with tab_edit:
     left, right = st.columns(2)
-    table = left.selectbox("Table", list(importers.TABLES), key="edit_table")
+    table = left.selectbox("Table", list(importer.TABLES), key="edit_table")
     patients = ["All patients"] + sorted(common.tables()["patients"]["patient_id"])
     who = right.selectbox("Patient", patients, key="edit_patient")
-    spec = importers.TABLES[table]
+    spec = importer.TABLES[table]
     config = {c.name: _column(c) for c in spec.columns} | {"_pk": None}
     original = _editable(path, revision, table, None if who == patients[0] else who)
     if not actor.can_write:
@@ -148,7 +150,7 @@ with tab_edit:
         save, reload = st.columns([1, 5])
         if save.button("Save changes", type="primary", key="save_edits"):
             with Store(path) as store:
-                plan = importers.check_edits(store, table, original, edited)
+                plan = importer.check_edits(store, table, original, edited)
             if not plan.ok:
                 _problems(plan, "the table")
             elif plan.n_writes == 0:
@@ -156,9 +158,9 @@ with tab_edit:
             elif plan.deletes.get(table):
                 st.session_state["pending_delete"] = {
                     "table": table, "original": original, "edited": edited,
-                    "text": importers.delete_text(common.tables(), plan, table)}
+                    "text": importer.delete_text(common.tables(), plan, table)}
             else:
-                _write("Saved.", "the table", lambda store: importers.commit_edits(
+                _write("Saved.", "the table", lambda store: importer.commit_edits(
                     store, table, original, edited, user=actor.name))
         if reload.button("Discard changes and reload", key="reload_edits"):
             st.session_state["edit_version"] = st.session_state.get("edit_version", 0) + 1

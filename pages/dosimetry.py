@@ -6,7 +6,12 @@ import hashlib
 import streamlit as st
 
 from pages import common, identity
-from prrt_core import dicom_io, dosimetry_charts, voxel
+from prrt_core import dicom
+from prrt_core.charts import dosimetry as dosimetry_charts
+from prrt_core.views import dosimetry as dose_view
+from prrt_core.importer import dosimetry_results
+from prrt_core.dicom import study_dose
+from prrt_core.dosimetry import voxel
 from prrt_core.store import Store, StoreError
 
 common.ensure_navigation()
@@ -63,8 +68,8 @@ signature = (st.session_state.get("dosimetry_digest"), repr(sorted(inputs.items(
 if st.button("Read and compute dosimetry", type="primary", disabled=not files):
     bar = st.progress(0.0, text="Reading files")
     try:
-        result = voxel.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **inputs)
-    except (dicom_io.DicomError, ValueError) as exc:
+        result = study_dose.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **inputs)
+    except (dicom.DicomError, ValueError) as exc:
         st.session_state.pop("dosimetry_result", None)
         st.error(f"Nothing was computed or stored. {exc}")
     else:
@@ -96,13 +101,13 @@ for note in study.notes:
     st.caption(note)
 
 st.subheader("Kidney and tumour dose")
-sources = voxel.available_dose_sources(result)
+sources = dose_view.available_dose_sources(result)
 source = st.radio("Dose shown and saved", sources, format_func=SOURCE_LABELS.get, horizontal=True)
-metrics = voxel.headline_doses(result, source)
+metrics = dose_view.headline_doses(result, source)
 for col, (label, value, help_text) in zip(st.columns(max(len(metrics), 1)), metrics):
     col.metric(label, f"{value:.2f}", help=help_text)
-st.dataframe(voxel.organ_table(result), hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3g") for c in voxel.organ_table(result)
+st.dataframe(dose_view.organ_table(result), hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3g") for c in dose_view.organ_table(result)
                             if c not in ("VOI", "Organ", "Organ-level method", "TAC model", "Voxels")})
 
 if result.has_spect:
@@ -146,7 +151,7 @@ if identity.can_write():
     if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
         try:
             with Store(common.db_path()) as store:
-                done = voxel.save_to_cycle(store, result, patient_id, cycle_number, user=identity.current_user(),
+                done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number, user=identity.current_user(),
                                            source=source)
         except (StoreError, ValueError) as exc:
             st.error(f"Nothing was stored. {exc}")

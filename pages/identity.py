@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from prrt_core import access
+from prrt_core.store import access
 
 log = logging.getLogger(__name__)
 

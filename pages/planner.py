@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from prrt_core import charts, eligibility, patient_view as pv
+from prrt_core.charts import patient as charts
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
 
 common.ensure_navigation()
 

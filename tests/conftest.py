@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from prrt_core import demo  # noqa: E402
+from prrt_core.datasets import demo  # noqa: E402
 from prrt_core.store import Store  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,8 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from prrt_core import backup, importers, schema
-from prrt_core.access import SYSTEM, AccessDenied, Actor, Role, audit_log, require_editor, role_for
+from prrt_core.store import backup
+from prrt_core import importer
+from prrt_core.store import schema
+from prrt_core.store.access import SYSTEM, AccessDenied, Actor, Role, audit_log, require_editor, role_for
 from prrt_core.store import Store
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
@@ -57,7 +59,7 @@ def test_store_refuses_every_write_of_a_viewer_and_writes_nothing(tmp_path):
             lambda: store.update("patients", "P1", {"sex": "M"}, user=VIEWER.name),
             lambda: store.delete("patients", "P1", user=VIEWER.name),
             lambda: store.transaction().__enter__(),
-            lambda: importers.import_files(store, [("patients.csv", b"patient_id,sex,primary_site,"
+            lambda: importer.import_files(store, [("patients.csv", b"patient_id,sex,primary_site,"
                                                     b"hypertension,diabetes\nP2,F,lung,0,0\n")],
                                            user=VIEWER.name),
         ]

@@ -11,9 +11,11 @@ import zipfile
 import pandas as pd
 import pytest
 
-from prrt_core import backup, importers, schema
-from prrt_core.access import Actor, Role
-from prrt_core.backup import BackupError
+from prrt_core.store import backup
+from prrt_core import importer
+from prrt_core.store import schema
+from prrt_core.store.access import Actor, Role
+from prrt_core.store.backup import BackupError
 from prrt_core.store import Store, migrate
 
 EDITOR = Actor("dr_e", Role.EDITOR, "oidc")
@@ -42,7 +44,7 @@ def test_export_zip_has_every_table_in_import_form_and_the_audit(demo_db):
         frames = {t: pd.read_csv(io.BytesIO(archive.read(f"{t}.csv")), encoding="utf-8-sig")
                   for t in schema.CLINICAL_TABLES}
     assert {t: len(f) for t, f in frames.items()} == counts
-    assert list(frames["dosimetry"].columns) == [c.name for c in importers.TABLES["dosimetry"].columns]
+    assert list(frames["dosimetry"].columns) == [c.name for c in importer.TABLES["dosimetry"].columns]
     assert "cycle_id" not in frames["dosimetry"] and "lab_id" not in frames["labs"]
 
 

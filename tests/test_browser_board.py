@@ -9,7 +9,8 @@ import datetime as dt
 
 import pytest
 
-from prrt_core import eligibility, patient_view as pv
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from prrt_core import cohort, survival
+from prrt_core import cohort
+from prrt_core.clinical import survival
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser

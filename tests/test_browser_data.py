@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
-from prrt_core import importers
+from prrt_core import importer
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 def fill(template: bytes, sex: str) -> bytes:
     """The downloaded template with one new patient (and no example rows)."""
     book = openpyxl.load_workbook(io.BytesIO(template))
-    for name in importers.TABLES:
+    for name in importer.TABLES:
         book[name].delete_rows(2)
     book["patients"].append(["NEW-1", sex, 58, "pancreas", "G2", 3.0, 0, 1, None, "surgery"])
     book["cycles"].append(["NEW-1", 1, "initial", "2024-02-01", 7.4])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from prrt_core import phantom
+from prrt_core.testing import phantom
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,9 @@ import re
 
 import pytest
 
-from prrt_core import charts, eligibility, patient_view as pv
+from prrt_core.charts import patient as charts
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import cohort, response, survival, toxicity
+from prrt_core import cohort
+from prrt_core.clinical import response
+from prrt_core.clinical import survival
+from prrt_core.clinical import toxicity
 from prrt_core.cohort import CohortFilter
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from prrt_core import importers, schema
+from prrt_core import importer
+from prrt_core.store import schema
 from prrt_core.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def test_threads_importing_at_once_lose_nothing(db):
         try:
             with Store(db) as store:
                 for batch in range(3):
-                    importers.import_files(store, patient_files(f"T{k}B{batch}-", 4) + SHARED_LABS,
+                    importer.import_files(store, patient_files(f"T{k}B{batch}-", 4) + SHARED_LABS,
                                            user=f"session{k}")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -88,7 +89,7 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from prrt_core import importers
+        from prrt_core import importer
         from prrt_core.store import Store
         k = int(sys.argv[1])
         patients = "patient_id,sex,primary_site,hypertension,diabetes\\n" + "".join(
@@ -96,7 +97,7 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
         with Store({str(db)!r}) as store:
             for i in range(5):  # five imports per process, each one transaction
                 rows = "patient_id,lab_date,plt (10^9/L)\\n" + f"P1,2022-0{{i + 1}}-0{{k + 1}},{{100 + k}}\\n"
-                importers.import_files(store, [("patients.csv", patients.encode()),
+                importer.import_files(store, [("patients.csv", patients.encode()),
                                                ("labs.csv", rows.encode())], user=f"proc{{k}}")
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stderr=subprocess.PIPE)
@@ -111,14 +112,14 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
 
 def test_concurrent_edits_of_one_row_the_second_is_refused_not_lost(db):
     with Store(db) as store:
-        original = importers.editable_frame(store.read_all(), "patients")
+        original = importer.editable_frame(store.read_all(), "patients")
     first, second = original.copy(), original.copy()
     first.loc[1, "diabetes"] = True
     second.loc[1, "primary_site"] = "pancreas"
     with Store(db) as store:
-        importers.commit_edits(store, "patients", original, first, user="dr_a")
-    with Store(db) as store, pytest.raises(importers.ImportRejected) as info:
-        importers.commit_edits(store, "patients", original, second, user="dr_b")
+        importer.commit_edits(store, "patients", original, first, user="dr_a")
+    with Store(db) as store, pytest.raises(importer.ImportRejected) as info:
+        importer.commit_edits(store, "patients", original, second, user="dr_b")
     assert info.value.plan.problems["Reason"].tolist() == [
         "changed by someone else since you opened the table: reload"]
     with Store(db) as store:
@@ -130,19 +131,20 @@ CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from prrt_core import importers
+from prrt_core import importer
+from prrt_core.importer import importers as implementation
 from prrt_core.store import Store
 
-original = importers._apply
+original = implementation._apply
 
 def apply_then_hang(store, plan, **kwargs):
     original(store, plan, **kwargs)       # every row written, transaction still open
     Path({marker!r}).write_text("written")
     time.sleep(120)                       # killed here, before COMMIT
 
-importers._apply = apply_then_hang
+implementation._apply = apply_then_hang
 with Store({db!r}) as store:
-    importers.import_files(store, [("labs.csv", Path({labs!r}).read_bytes())], user="doomed")
+    importer.import_files(store, [("labs.csv", Path({labs!r}).read_bytes())], user="doomed")
 """
 
 
@@ -178,8 +180,8 @@ def test_import_killed_during_its_transaction_leaves_the_database_as_before(db, 
 
 def test_a_failed_write_never_leaves_the_file_locked(db):
     with Store(db) as store:
-        with pytest.raises(importers.ImportRejected):
-            importers.import_files(store, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP9,2021-01-01,12\n")],
+        with pytest.raises(importer.ImportRejected):
+            importer.import_files(store, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP9,2021-01-01,12\n")],
                                    user="t")
         assert can_write_immediately(db)
         with pytest.raises(StoreError):

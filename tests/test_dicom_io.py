@@ -19,8 +19,13 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from prrt_core import dicom_io, dosimetry, phantom, voxel
-from prrt_core.dicom_io import DicomError
+from prrt_core import dicom
+from prrt_core import dosimetry
+from prrt_core.testing import phantom
+from prrt_core.views import dosimetry as dose_view
+from prrt_core.importer import dosimetry_results
+from prrt_core.dicom import study_dose
+from prrt_core.dicom import DicomError
 
 PH = phantom.default_phantom()
 # Whole, distinctive values only: a bare "4711" turns up by chance among stored dose digits.
@@ -52,7 +57,7 @@ def _expected_bq_per_ml(structure: str, t_h: float) -> float:
 
 # --- units and times -------------------------------------------------------------------
 def test_nm_bqml_series_reads_activity_times_and_injection(nm_folder):
-    study = dicom_io.read_study(nm_folder)
+    study = dicom.read_study(nm_folder)
     assert len(study.time_points) == 5
     np.testing.assert_allclose(study.times_h, PH.times_h, atol=1e-9)
     # RadionuclideTotalDose is in Bq (PS3.3 C.8.9.1): 7.4e9 Bq -> 7400 MBq.
@@ -75,7 +80,7 @@ def test_nm_bqml_series_reads_activity_times_and_injection(nm_folder):
 ])
 def test_real_world_value_mapping_and_calibrated_counts_give_the_same_bq_per_ml(tmp_path, quantification, kwargs):
     folder = phantom.write_phantom(tmp_path / "s", quantification=quantification).folder
-    study = dicom_io.read_study(folder, **kwargs)
+    study = dicom.read_study(folder, **kwargs)
     tp = study.time_points[1]
     # Counts were written as Bq/mL x 1e-6 x 0.1106 mL x 12 cps/MBq x (60 views x 20 s); reading divides it back.
     np.testing.assert_allclose(tp.activity_bq_per_ml[PH.masks()["Kidney right"]],
@@ -86,13 +91,13 @@ def test_real_world_value_mapping_and_calibrated_counts_give_the_same_bq_per_ml(
 def test_counts_without_calibration_factor_are_refused_naming_units(tmp_path):
     folder = phantom.write_phantom(tmp_path / "s", quantification="CNTS").folder
     with pytest.raises(DicomError, match=r"spect_tp1: Units \(0054,1001\): is CNTS.*calibration factor"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_counts_scan_duration_override_scales_activity(tmp_path):
     folder = phantom.write_phantom(tmp_path / "s", quantification="CNTS").folder
     # The files say 1200 s; a user-entered 2400 s halves the count rate and so the activity.
-    study = dicom_io.read_study(folder, calibration_cps_per_mbq=12.0, acquisition_duration_s=2400.0)
+    study = dicom.read_study(folder, calibration_cps_per_mbq=12.0, acquisition_duration_s=2400.0)
     np.testing.assert_allclose(study.time_points[0].activity_bq_per_ml[PH.masks()["Lesion 1"]],
                                0.5 * _expected_bq_per_ml("Lesion 1", 4.0), rtol=2e-4)
 
@@ -100,7 +105,7 @@ def test_counts_scan_duration_override_scales_activity(tmp_path):
 @pytest.mark.parametrize("mode", ["NONE", "START", "ADMIN"])
 def test_pet_series_one_file_per_slice_and_decay_correction(tmp_path, mode):
     folder = phantom.write_phantom(tmp_path / "pt", modality="PT", decay_correction=mode).folder
-    study = dicom_io.read_study(folder)
+    study = dicom.read_study(folder)
     assert [tp.modality for tp in study.time_points] == ["PT"] * 5
     assert len(study.time_points[2].sop_instance_uids) == PH.shape[0]
     # ADMIN: the files hold activity decay-corrected to injection (x 2^(48/159.5)); reading undoes it.
@@ -113,8 +118,8 @@ def test_missing_injected_activity_is_an_error_naming_file_and_tag_unless_entere
     folder = phantom.write_phantom(tmp_path / "s", with_activity=False).folder
     with pytest.raises(DicomError, match=r"spect_tp1: RadionuclideTotalDose \(0018,1074\): missing.*enter the "
                                          r"injected activity"):
-        dicom_io.read_study(folder)
-    study = dicom_io.read_study(folder, activity_mbq=7000.0)
+        dicom.read_study(folder)
+    study = dicom.read_study(folder, activity_mbq=7000.0)
     assert study.injection.activity_mbq == 7000.0 and study.injection.activity_origin == "entered"
 
 
@@ -122,14 +127,14 @@ def test_injection_time_without_date_is_refused_and_can_be_entered(tmp_path):
     folder = phantom.write_phantom(tmp_path / "s", with_time=False).folder  # only RadiopharmaceuticalStartTime
     with pytest.raises(DicomError, match=r"RadiopharmaceuticalStartDateTime \(0018,1078\): missing in every time "
                                          r"point"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
     entered = PH.injection_time - dt.timedelta(hours=2)
-    study = dicom_io.read_study(folder, injection_time=entered)
+    study = dicom.read_study(folder, injection_time=entered)
     np.testing.assert_allclose(study.times_h, np.array(PH.times_h) + 2.0)
 
 
 def test_entered_activity_overrides_the_files_and_says_so(nm_folder, caplog):
-    study = dicom_io.read_study(nm_folder, activity_mbq=7000.0)
+    study = dicom.read_study(nm_folder, activity_mbq=7000.0)
     assert study.injection.activity_mbq == 7000.0
     assert study.injection.activity_origin == "entered (files state 7400.0 MBq)"
     assert "differs from the files" in caplog.text
@@ -139,14 +144,14 @@ def test_acquisition_before_injection_is_inconsistent(nm_folder):
     late = PH.injection_time + dt.timedelta(hours=10)  # after the 4 h scan
     with pytest.raises(DicomError, match=r"spect_tp1: AcquisitionDateTime \(0008,002A\): .* is not after the "
                                          r"injection"):
-        dicom_io.read_study(nm_folder, injection_time=late)
+        dicom.read_study(nm_folder, injection_time=late)
 
 
 def test_two_series_at_the_same_time_are_refused(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     phantom.write_nm(folder / "spect_again", PH, 24.0, PH.activity_bq_per_ml(24.0))
     with pytest.raises(DicomError, match=r"AcquisitionDateTime \(0008,002A\): .* within 15 min of"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_injection_stated_differently_in_two_files_is_refused(tmp_path, nm_folder):
@@ -156,7 +161,7 @@ def test_injection_stated_differently_in_two_files_is_refused(tmp_path, nm_folde
         ds.RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose = "5.0e9"
     _edit(folder / "spect_tp3", other_activity)
     with pytest.raises(DicomError, match=r"spect_tp3: RadionuclideTotalDose \(0018,1074\): is 5000.0 but"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_series_of_another_radionuclide_is_refused(tmp_path, nm_folder):
@@ -166,7 +171,7 @@ def test_series_of_another_radionuclide_is_refused(tmp_path, nm_folder):
         ds.RadiopharmaceuticalInformationSequence[0].RadionuclideHalfLife = "4062.6"  # Ga-68, 67.71 min
     _edit(folder / "spect_tp2", gallium)
     with pytest.raises(DicomError, match=r"spect_tp2: RadionuclideHalfLife \(0018,1075\): .* not Lu-177"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 # --- geometry ----------------------------------------------------------------------------
@@ -183,7 +188,7 @@ def test_time_point_on_another_grid_is_refused_naming_file_and_tag(tmp_path, nm_
     folder = _copy(nm_folder, tmp_path / "s")
     _edit(folder / "spect_tp4", change)
     with pytest.raises(DicomError, match=rf"spect_tp4: {tag}: .*not on one voxel grid"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_rtstruct_of_another_frame_of_reference_is_refused(tmp_path, nm_folder):
@@ -192,21 +197,21 @@ def test_rtstruct_of_another_frame_of_reference_is_refused(tmp_path, nm_folder):
     phantom.write_rtstruct(folder / "rt", PH, frame_of_reference_uid="1.2.3.999")
     with pytest.raises(DicomError, match=r"rt: ReferencedFrameOfReferenceUID \(3006,0024\): of 'Kidney left' is "
                                          r"1.2.3.999"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_empty_segment_is_refused_naming_file_and_segment(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     phantom.write_seg(folder / "vois_seg", PH, empty=("Lesion 1",))
     with pytest.raises(DicomError, match=r"vois_seg: segment 'Lesion 1' is empty on the image grid"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_rtstruct_contours_are_rasterised_at_voxel_centres(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     (folder / "vois_seg").unlink()
     phantom.write_rtstruct(folder / "rt", PH)
-    study = dicom_io.read_study(folder)
+    study = dicom.read_study(folder)
     truth = PH.masks()
     for voi in study.vois:
         # The contours are polygons inscribed in each ellipse cross-section: a subset of the
@@ -219,7 +224,7 @@ def test_totalsegmentator_nifti_on_a_finer_ras_grid_maps_left_and_right_correctl
     folder = _copy(nm_folder, tmp_path / "s")
     (folder / "vois_seg").unlink()
     phantom.write_nifti_labels(folder / "segmentations.nii.gz", PH, zoom=3)
-    study = dicom_io.read_study(folder)
+    study = dicom.read_study(folder)
     masks = {v.name: v.mask for v in study.vois}
     truth = PH.masks()
     # NIfTI is RAS+: patient left is -x; the label table says 3 = kidney_left (TotalSegmentator 'total').
@@ -233,7 +238,7 @@ def test_per_structure_nifti_files_are_named_by_file(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     (folder / "vois_seg").unlink()
     phantom.write_nifti_labels(folder / "ts", PH, multilabel=False)
-    study = dicom_io.read_study(folder)
+    study = dicom.read_study(folder)
     assert sorted(v.name for v in study.vois) == ["kidney_left", "kidney_right"]
     np.testing.assert_array_equal(next(v.mask for v in study.vois if v.organ == "kidney_left"),
                                   PH.masks()["Kidney left"])
@@ -245,7 +250,7 @@ def test_multilabel_nifti_without_label_names_is_refused(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     nib.save(nib.Nifti1Image(np.array([[[0, 2], [3, 0]]], dtype=np.uint8), np.eye(4)), folder / "labels.nii")
     with pytest.raises(DicomError, match=r"labels.nii: label map with labels \[2, 3\] but no label names"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 # --- bad inputs ---------------------------------------------------------------------------
@@ -254,21 +259,21 @@ def test_non_dicom_file_is_refused_by_name(tmp_path, nm_folder):
     (folder / "notes").write_text("patient called, scan at 24 h")
     with pytest.raises(DicomError, match=r"s/notes: not a DICOM file \(no 'DICM' preamble and no valid "
                                          r"SOPClassUID \(0008,0016\)\)"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_planar_nm_sample_from_pydicom_is_refused_naming_image_type():
     path = Path(get_testdata_file("JPEG2000.dcm"))  # GE whole-body bone scan, a planar NM image
     with pytest.raises(DicomError, match=r"JPEG2000.dcm: ImageType \(0008,0008\): is \['DERIVED', 'PRIMARY', "
                                          r"'WHOLE BODY', 'EMISSION'\].*planar"):
-        dicom_io.read_study(path)
+        dicom.read_study(path)
 
 
 def test_projection_data_are_not_reconstructed_spect(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     _edit(folder / "spect_tp2", lambda ds: setattr(ds, "ImageType", ["ORIGINAL", "PRIMARY", "TOMO", "EMISSION"]))
     with pytest.raises(DicomError, match=r"spect_tp2: ImageType \(0008,0008\): .*RECON TOMO"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_missing_units_tag_is_named(tmp_path, nm_folder):
@@ -276,14 +281,14 @@ def test_missing_units_tag_is_named(tmp_path, nm_folder):
     _edit(folder / "spect_tp5", lambda ds: delattr(ds, "Units"))
     with pytest.raises(DicomError, match=r"spect_tp5: Units \(0054,1001\): missing and no "
                                          r"RealWorldValueMappingSequence"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_missing_spacing_between_slices_is_named(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     _edit(folder / "spect_tp1", lambda ds: delattr(ds, "SpacingBetweenSlices"))
     with pytest.raises(DicomError, match=r"spect_tp1: SpacingBetweenSlices \(0018,0088\): missing"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_several_energy_windows_in_one_file_is_a_mixed_series(tmp_path, nm_folder):
@@ -293,7 +298,7 @@ def test_several_energy_windows_in_one_file_is_a_mixed_series(tmp_path, nm_folde
                                                     pydicom.tag.Tag("SliceVector")]))
     with pytest.raises(DicomError, match=r"spect_tp3: FrameIncrementPointer \(0028,0009\): frames vary by "
                                          r"EnergyWindowVector"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_two_nm_files_in_one_series_are_a_mixed_series(tmp_path, nm_folder):
@@ -301,7 +306,7 @@ def test_two_nm_files_in_one_series_are_a_mixed_series(tmp_path, nm_folder):
     uid = pydicom.dcmread(folder / "spect_tp1").SeriesInstanceUID
     _edit(folder / "spect_tp2", lambda ds: setattr(ds, "SeriesInstanceUID", uid))
     with pytest.raises(DicomError, match=r"SeriesInstanceUID \(0020,000E\): is shared with"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_pet_slice_repeated_in_a_series_is_a_mixed_series(tmp_path):
@@ -311,32 +316,32 @@ def test_pet_slice_repeated_in_a_series_is_a_mixed_series(tmp_path):
     _edit(slices[1], lambda ds: setattr(ds, "ImagePositionPatient", position))
     with pytest.raises(DicomError, match=r"pt_24h_00[01]: ImagePositionPatient \(0020,0032\): repeats another "
                                          r"slice"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 def test_files_of_two_patients_are_refused_without_showing_identifiers(tmp_path, nm_folder):
     folder = _copy(nm_folder, tmp_path / "s")
     _edit(folder / "spect_tp3", lambda ds: setattr(ds, "PatientID", "OTHER-PATIENT-99"))
     with pytest.raises(DicomError) as err:
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
     assert "PatientID (0010,0020): differs from" in str(err.value)
     assert "OTHER-PATIENT-99" not in str(err.value) and phantom.FAKE_PATIENT_ID not in str(err.value)
 
 
 def test_one_time_point_is_not_enough(tmp_path, nm_folder):
     with pytest.raises(DicomError, match=r"spect_tp1: AcquisitionDateTime \(0008,002A\): only one SPECT time point"):
-        dicom_io.read_study([nm_folder / "spect_tp1", nm_folder / "vois_seg"])
+        dicom.read_study([nm_folder / "spect_tp1", nm_folder / "vois_seg"])
 
 
 def test_no_voi_is_an_error(nm_folder):
     with pytest.raises(DicomError, match=r"no kidney or lesion VOI found"):
-        dicom_io.read_study([nm_folder / f"spect_tp{i}" for i in (1, 2, 3)])
+        dicom.read_study([nm_folder / f"spect_tp{i}" for i in (1, 2, 3)])
 
 
 def test_duplicate_vois_from_seg_and_rtstruct_are_refused(tmp_path):
     folder = phantom.write_phantom(tmp_path / "s", voi_format="both").folder
     with pytest.raises(DicomError, match=r"are both kidney_left: keep one VOI per organ"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)
 
 
 # --- inputs: zip and uploads --------------------------------------------------------------------
@@ -346,8 +351,8 @@ def test_zip_archive_and_uploaded_bytes_read_the_same(nm_folder):
         for f in sorted(nm_folder.iterdir()):
             archive.write(f, f"export/{f.name}")
         archive.writestr("__MACOSX/._spect_tp1", b"resource fork")  # skipped, as are hidden files
-    from_zip = dicom_io.read_study([("upload.zip", buffer.getvalue())])
-    from_uploads = dicom_io.read_study([(f.name, f.read_bytes()) for f in sorted(nm_folder.iterdir())])
+    from_zip = dicom.read_study([("upload.zip", buffer.getvalue())])
+    from_uploads = dicom.read_study([(f.name, f.read_bytes()) for f in sorted(nm_folder.iterdir())])
     assert from_zip.time_points[0].source == "upload.zip/export/spect_tp1"
     for a, b in zip(from_zip.time_points, from_uploads.time_points):
         np.testing.assert_array_equal(a.activity_bq_per_ml, b.activity_bq_per_ml)
@@ -358,7 +363,7 @@ def test_zip_archive_and_uploaded_bytes_read_the_same(nm_folder):
 def test_rtdose_sample_matches_pydicom_decoding_and_relative_dose_is_refused():
     path = get_testdata_file("rtdose.dcm")
     ds = pydicom.dcmread(path)
-    dose = dicom_io.read_rtdose("rtdose.dcm", dicom_io.read_dataset("rtdose.dcm", Path(path).read_bytes()))
+    dose = dicom.read_rtdose("rtdose.dcm", dicom.read_dataset("rtdose.dcm", Path(path).read_bytes()))
     np.testing.assert_array_equal(dose.values, ds.pixel_array * float(ds.DoseGridScaling))
     # GridFrameOffsetVector 0, 5, ..., 70 mm (relative, first value 0): slice k at IPP + (0, 0, 5k).
     np.testing.assert_allclose(dose.geometry.affine @ [3, 2, 1, 1],
@@ -371,8 +376,8 @@ def test_rtdose_sample_matches_pydicom_decoding_and_relative_dose_is_refused():
 def test_rtstruct_sample_without_preamble_is_read_with_force_and_rasterised():
     path = Path(get_testdata_file("rtstruct.dcm"))
     assert path.read_bytes()[128:132] != b"DICM"
-    ds = dicom_io.read_dataset("rtstruct.dcm", path.read_bytes())
-    sources = dicom_io._rtstruct_sources("rtstruct.dcm", ds)
+    ds = dicom.read_dataset("rtstruct.dcm", path.read_bytes())
+    sources = dicom._rtstruct_sources("rtstruct.dcm", ds)
     # ROIs per pydicom: 'patient' (3 closed contours) and two isocenter POINTs (no volume, skipped).
     assert [s.name for s in sources] == ["patient"]
     assert [len(c) for c in sources[0].contours_mm] == [len(c.ContourData) // 3
@@ -380,9 +385,9 @@ def test_rtstruct_sample_without_preamble_is_read_with_force_and_rasterised():
     frame = sources[0].frame_of_reference_uid
     # 10 mm grid, slices at z = -200, -190, -180: the 400 x 300 mm rectangle (shoelace area 120,000
     # mm^2) covers 40 x 30 = 1200 voxel centres on each slice.
-    grid = dicom_io.geometry_from_planes((-245.0, -195.0, -200.0), (1, 0, 0), (0, 1, 0), (10.0, 10.0), 10.0,
+    grid = dicom.geometry_from_planes((-245.0, -195.0, -200.0), (1, 0, 0), (0, 1, 0), (10.0, 10.0), 10.0,
                                          3, 40, 50, frame)
-    mask, _ = dicom_io.voi_mask(sources[0], grid)
+    mask, _ = dicom.voi_mask(sources[0], grid)
     assert mask.sum(axis=(1, 2)).tolist() == [1200, 1200, 1200]
 
 
@@ -391,9 +396,9 @@ def test_seg_sample_matches_pydicom_pixel_data():
     ds = pydicom.dcmread(path)
     # pydicom's sample keeps 3 per-frame items for its 1 frame of pixel data: refused as inconsistent.
     with pytest.raises(DicomError, match=r"PerFrameFunctionalGroupsSequence \(5200,9230\): has 3 items for 1 frame"):
-        dicom_io._seg_sources("liver_1frame.dcm", ds)
+        dicom._seg_sources("liver_1frame.dcm", ds)
     ds.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[:1]
-    sources = dicom_io._seg_sources("liver_1frame.dcm", ds)
+    sources = dicom._seg_sources("liver_1frame.dcm", ds)
     assert [(s.name, s.organ) for s in sources] == [("Liver", "liver")]
     np.testing.assert_array_equal(sources[0].volume[0], ds.pixel_array.astype(bool))
     assert sources[0].volume.sum() == 36233  # pydicom's pixel_array.sum() of the 1-bit frame
@@ -405,18 +410,18 @@ def test_seg_sample_matches_pydicom_pixel_data():
 
 def test_ct_sample_is_read_as_dicom_and_set_aside(tmp_path, nm_folder):
     ct = Path(get_testdata_file("CT_small.dcm"))
-    ds = dicom_io.read_dataset("CT_small", ct.read_bytes())
+    ds = dicom.read_dataset("CT_small", ct.read_bytes())
     reference = pydicom.dcmread(ct)
     np.testing.assert_array_equal(ds.pixel_array, reference.pixel_array)
     assert ds.RescaleIntercept == reference.RescaleIntercept == -1024
     # CT_small belongs to another (sample) patient: refused next to the phantom series.
     with pytest.raises(DicomError, match=r"CT_small.dcm: PatientID \(0010,0020\): differs from"):
-        dicom_io.read_study([nm_folder, ct])
+        dicom.read_study([nm_folder, ct])
     for keyword, value in (("PatientName", phantom.FAKE_PATIENT_NAME), ("PatientID", phantom.FAKE_PATIENT_ID),
                            ("PatientBirthDate", phantom.FAKE_BIRTH_DATE)):
         setattr(reference, keyword, value)
     reference.save_as(tmp_path / "CT_small.dcm")
-    study = dicom_io.read_study([nm_folder, tmp_path / "CT_small.dcm"])
+    study = dicom.read_study([nm_folder, tmp_path / "CT_small.dcm"])
     assert any("CT_small.dcm: CT (SOP Class 1.2.840.10008.5.1.4.1.1.2) not used" in n for n in study.notes)
 
 
@@ -428,11 +433,11 @@ def test_ct_sample_is_read_as_dicom_and_set_aside(tmp_path, nm_folder):
     ("kidney_cyst_left", None), ("spleen", "spleen"), ("vertebrae_L1", None), ("patient", None),
 ])
 def test_organ_names(name, organ):
-    assert dicom_io.organ_for_name(name) == organ
+    assert dicom.organ_for_name(name) == organ
 
 
 def test_rtstruct_interpreted_type_gtv_marks_a_lesion():
-    assert dicom_io.organ_for_name("Target A", "GTV") == "tumour"
+    assert dicom.organ_for_name("Target A", "GTV") == "tumour"
 
 
 # --- privacy --------------------------------------------------------------------------------------
@@ -440,12 +445,12 @@ def test_patient_identifiers_never_reach_results_logs_or_store(tmp_path, nm_fold
     from prrt_core.store import Store
 
     caplog.set_level(logging.DEBUG)
-    result = voxel.analyse(nm_folder)
+    result = study_dose.analyse(nm_folder)
     with Store(fresh_demo_db) as store:
-        voxel.save_to_cycle(store, result, "NET-001", 1, user="test")
+        dosimetry_results.save_to_cycle(store, result, "NET-001", 1, user="test")
         dump = "\n".join(store.conn.iterdump())
     blobs = [caplog.text, pickle.dumps(result).decode("latin-1"), repr(result.study.summary().to_dict()),
-             voxel.organ_table(result).to_csv(), voxel.dosimetry_rows(result, 1).to_csv(), dump]
+             dose_view.organ_table(result).to_csv(), dosimetry_results.dosimetry_rows(result, 1).to_csv(), dump]
     for blob in blobs:
         for secret in SECRETS:
             assert secret not in blob
@@ -456,8 +461,8 @@ def test_patient_identifiers_never_reach_results_logs_or_store(tmp_path, nm_fold
 
 def test_lu177_half_life_constant_used_for_the_check():
     # dosimetry.LU177_HALF_LIFE_H = 159.528 h = 574,300.8 s (EJNMMI Phys 2020 Table 1).
-    assert dicom_io.LU177_HALF_LIFE_S == pytest.approx(574300.8)
-    assert dosimetry.LU177_HALF_LIFE_H * 3600 == dicom_io.LU177_HALF_LIFE_S
+    assert dicom.LU177_HALF_LIFE_S == pytest.approx(574300.8)
+    assert dosimetry.LU177_HALF_LIFE_H * 3600 == dicom.LU177_HALF_LIFE_S
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DA")
@@ -472,7 +477,7 @@ def test_invalid_identity_values_are_compared_raw_and_never_logged(tmp_path, nm_
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        study = dicom_io.read_study(folder)
+        study = dicom.read_study(folder)
     assert len(study.time_points) == 5
     assert "SECRET45" not in caplog.text
     assert not [w for w in caught if "SECRET45" in str(w.message)]
@@ -483,4 +488,4 @@ def test_undecodable_pixel_data_names_the_transfer_syntax(tmp_path, nm_folder):
     _edit(folder / "spect_tp2", lambda ds: setattr(ds, "PixelData", ds.PixelData[:100]))  # truncated
     with pytest.raises(DicomError, match=r"spect_tp2: PixelData \(7FE0,0010\): cannot be decoded \(.*transfer "
                                          r"syntax 1.2.840.10008.1.2.1\)"):
-        dicom_io.read_study(folder)
+        dicom.read_study(folder)

@@ -11,8 +11,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from prrt_core import backup, cli_import, importers, schema
-from prrt_core.importers import TABLES
+from prrt_core.store import backup
+from prrt_core.cli import import_commands as cli_import
+from prrt_core import importer
+from prrt_core.store import schema
+from prrt_core.importer import TABLES
 from prrt_core.store import Store, StoreError
 
 PATIENT = {"patient_id": "P1", "sex": "F", "age_at_first_prrt_years": 61,
@@ -33,7 +36,7 @@ def csv_bytes(rows: list[dict], header: list[str] | None = None, encoding: str =
 
 
 def problems_of(store: Store, files: list[tuple[str, bytes]]) -> pd.DataFrame:
-    return importers.check_import(store, importers.read_files(files)).problems
+    return importer.check_import(store, importer.read_files(files)).problems
 
 
 def reasons(problems: pd.DataFrame) -> str:
@@ -158,25 +161,25 @@ def test_boundaries_really_are_exercised(seeded):
 
 # ---- template ----------------------------------------------------------------------
 def test_template_is_generated_from_the_specification():
-    book = openpyxl.load_workbook(io.BytesIO(importers.template_workbook()))
-    assert book.sheetnames == list(TABLES) + [importers.EXPLANATION_SHEET]
+    book = openpyxl.load_workbook(io.BytesIO(importer.template_workbook()))
+    assert book.sheetnames == list(TABLES) + [importer.EXPLANATION_SHEET]
     for name, spec in TABLES.items():
         rows = list(book[name].iter_rows(values_only=True))
         assert list(rows[0]) == [c.header for c in spec.columns]
-        assert len(rows) == 2 and rows[1][0] == importers.EXAMPLE_PATIENT_ID
+        assert len(rows) == 2 and rows[1][0] == importer.EXAMPLE_PATIENT_ID
     assert book["cycles"]["E1"].value == "activity (GBq)"
     assert book["labs"]["I1"].value == "egfr (mL/min/1.73 m²)"
-    explained = importers.columns_table()
+    explained = importer.columns_table()
     assert len(explained) == sum(len(t.columns) for t in TABLES.values())
     row = explained[explained["column (header)"] == "creatinine (mg/dL)"].iloc[0]
     assert row["other accepted units"] == "creatinine (µmol/L)"
     assert row["allowed values"] == "number in [0.1, 30] mg/dL"
-    sheet = list(book[importers.EXPLANATION_SHEET].iter_rows(values_only=True))
+    sheet = list(book[importer.EXPLANATION_SHEET].iter_rows(values_only=True))
     assert any(r[1] == "activity (GBq)" and r[5] == "number in (0, 15] GBq" for r in sheet if r[1])
 
 
 def test_unchanged_template_is_refused_only_for_its_example_rows(seeded):
-    problems = problems_of(seeded, [("template.xlsx", importers.template_workbook())])
+    problems = problems_of(seeded, [("template.xlsx", importer.template_workbook())])
     # One example row per table sheet, nothing else: the examples are otherwise valid.
     assert len(problems) == len(TABLES)
     assert set(problems["Reason"]) == {"the template's example row: replace it with real data or delete it"}
@@ -185,7 +188,7 @@ def test_unchanged_template_is_refused_only_for_its_example_rows(seeded):
 
 def filled_template(rows_by_sheet: dict[str, list[list]]) -> bytes:
     """The template with its example rows replaced by ``rows_by_sheet`` (others emptied)."""
-    book = openpyxl.load_workbook(io.BytesIO(importers.template_workbook()))
+    book = openpyxl.load_workbook(io.BytesIO(importer.template_workbook()))
     for name in TABLES:
         book[name].delete_rows(2)
         for row in rows_by_sheet.get(name, []):
@@ -201,7 +204,7 @@ def test_filled_template_imports_and_converts_header_units(store):
         "cycles": [["NEW-1", 1, "initial", "2024-01-15", 7.4], ["NEW-1", 2, "initial", "2024-03-11", 7.3]],
         "labs": [["NEW-1", "2024-01-10", 12.5, 210, 6.1, 3.9, 1.5, 0.9, 85, None, None, None]],
     })
-    plan = importers.import_files(store, [("clinic.xlsx", data)], user="dr_a")
+    plan = importer.import_files(store, [("clinic.xlsx", data)], user="dr_a")
     assert plan.summary().set_index("Table").loc["cycles", "Added"] == 2
     assert store.read("cycles")["activity_gbq"].tolist() == [7.4, 7.3]
     assert store.read("patients").iloc[0]["hypertension"]
@@ -230,7 +233,7 @@ def test_header_units_are_converted(seeded, table, header, text, column, expecte
         base |= {"cycle_number": 2}
     body = ",".join(base) + f",{header}\n" + ",".join(repr(v) if isinstance(v, float) else str(v)
                                                        for v in base.values()) + f",{text}\n"
-    importers.import_files(seeded, [(f"{table}.csv", body.encode())], user="t")
+    importer.import_files(seeded, [(f"{table}.csv", body.encode())], user="t")
     value = seeded.read(table)[column].dropna().iloc[-1]
     assert value == pytest.approx(expected, abs=tol)
 
@@ -285,8 +288,8 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(seeded):
     assert expected <= got, expected - got
     assert len(problems) == len(expected) + 1  # row 4 is also a duplicate of row 5
     assert list(problems.columns) == ["File", "Row", "Column", "Value", "Reason"]
-    with pytest.raises(importers.ImportRejected):
-        importers.commit_import(seeded, importers.read_files(
+    with pytest.raises(importer.ImportRejected):
+        importer.commit_import(seeded, importer.read_files(
             [("patients.csv", patients.encode()), ("cycles.csv", cycles.encode())]), user="t")
     assert seeded.revision == before and len(seeded.read("patients")) == 2
 
@@ -319,7 +322,7 @@ def test_references_to_cycles_and_patients_in_the_same_file_or_store(seeded):
                                b"P5,1,kidneys,,3.1,SPECT\nP1,1,kidneys,,2.9,SPECT\nP1,2,kidneys,,2.9,SPECT\n")]
     problems = problems_of(seeded, files)
     assert problems[["Row", "Column", "Reason"]].values.tolist() == [[4, "cycle_number", "patient P1 has no cycle 2"]]
-    plan = importers.import_files(seeded, files[:2] + [("dosimetry.csv", files[2][1].rsplit(b"\n", 2)[0] + b"\n")],
+    plan = importer.import_files(seeded, files[:2] + [("dosimetry.csv", files[2][1].rsplit(b"\n", 2)[0] + b"\n")],
                                   user="t")
     assert plan.summary().set_index("Table")["Added"].to_dict() == {"patients": 1, "cycles": 1, "dosimetry": 2}
     dosimetry = seeded.read("dosimetry").merge(seeded.read("cycles"), on="cycle_id")
@@ -328,21 +331,21 @@ def test_references_to_cycles_and_patients_in_the_same_file_or_store(seeded):
 
 def test_reimport_is_idempotent_and_a_change_is_an_audited_update(seeded):
     labs = b"patient_id,lab_date,hb (g/dL),creatinine (umol/L)\nP1,2021-03-01,12.1,80\nP1,2021-04-01,11.0,\n"
-    first = importers.import_files(seeded, [("labs.csv", labs)], user="dr_a")
+    first = importer.import_files(seeded, [("labs.csv", labs)], user="dr_a")
     assert first.summary()["Added"].tolist() == [2]
     revision = seeded.revision
-    again = importers.import_files(seeded, [("labs.csv", labs)], user="dr_a")
+    again = importer.import_files(seeded, [("labs.csv", labs)], user="dr_a")
     assert again.n_writes == 0 and again.unchanged == {"labs": 2}
     assert seeded.revision == revision  # not even an audit row
     changed = labs.replace(b"12.1", b"12.4")
-    plan = importers.import_files(seeded, [("labs.csv", changed)], user="dr_b")
+    plan = importer.import_files(seeded, [("labs.csv", changed)], user="dr_b")
     assert plan.summary()[["Added", "Updated", "Unchanged"]].values.tolist() == [[0, 1, 1]]
     assert plan.changes["Changes"].tolist() == ["hb (g/dL): 12.1 → 12.4"]
     audit = seeded.read("audit").iloc[-1]
     assert (audit["user"], audit["action"], audit["table_name"]) == ("dr_b", "update", "labs")
     assert '"hb_g_dl": 12.1' in audit["before_json"] and '"hb_g_dl": 12.4' in audit["after_json"]
     # An empty cell clears a value; a column the file lacks is left alone.
-    cleared = importers.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,\n")],
+    cleared = importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,\n")],
                                      user="dr_b")
     assert cleared.n_writes == 1
     row = seeded.read("labs").iloc[0]
@@ -350,7 +353,7 @@ def test_reimport_is_idempotent_and_a_change_is_an_audited_update(seeded):
 
 
 def test_inserts_are_audited_row_by_row_with_their_key(seeded):
-    importers.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,12.1\n")],
+    importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,12.1\n")],
                            user="dr_a")
     audit = seeded.read("audit").iloc[-1]
     assert (audit["user"], audit["action"], audit["row_key"]) == ("dr_a", "import", "lab_id=1")
@@ -360,12 +363,12 @@ def test_inserts_are_audited_row_by_row_with_their_key(seeded):
 def test_export_reimports_unchanged_into_an_empty_store(demo_db, tmp_path):
     with Store(demo_db) as source:
         data = backup.export_zip(source)
-        expected = importers.export_frames(source.read_all())
+        expected = importer.export_frames(source.read_all())
     with Store(tmp_path / "copy.sqlite") as target:
-        plan = importers.import_files(target, [("export.zip", data)], user="t")
+        plan = importer.import_files(target, [("export.zip", data)], user="t")
         assert plan.ok and plan.summary()["Added"].sum() == sum(len(f) for f in expected.values())
-        got = importers.export_frames(target.read_all())
-        again = importers.import_files(target, [("export.zip", data)], user="t", dry_run=True)
+        got = importer.export_frames(target.read_all())
+        again = importer.import_files(target, [("export.zip", data)], user="t", dry_run=True)
     for name in expected:
         pd.testing.assert_frame_equal(got[name], expected[name], check_dtype=False)
     assert again.n_writes == 0
@@ -389,7 +392,7 @@ def test_malformed_csv_is_refused_with_line(seeded):
 
 def test_encodings_utf16_with_bom_accepted_latin1_refused(seeded):
     body = "patient_id,sex,primary_site,hypertension,diabetes,prior_therapies\nP7,F,lung,0,0,Müller-Thurgau Studie\n"
-    plan = importers.import_files(seeded, [("patients.csv", body.encode("utf-16"))], user="t")
+    plan = importer.import_files(seeded, [("patients.csv", body.encode("utf-16"))], user="t")
     assert plan.ok and seeded.read("patients").set_index("patient_id").loc["P7", "prior_therapies"] == \
         "Müller-Thurgau Studie"
     problem = only_problem(seeded, "patients.csv", body.encode("latin-1"))
@@ -407,13 +410,13 @@ def test_empty_and_oversized_files_are_refused(seeded, tmp_path):
         f.write(b"patient_id,lab_date\n")
         f.write(line * (50 * 2**20 // len(line) + 1))
     assert big.stat().st_size > 50 * 2**20
-    problems = importers.read_paths([big]).problems
+    problems = importer.read_paths([big]).problems
     assert len(problems) == 1 and problems[0]["Reason"] == \
-        f"larger than the {importers.MAX_FILE_MB} MB limit: split the file"
+        f"larger than the {importer.MAX_FILE_MB} MB limit: split the file"
     assert problems[0]["Value"] == "50.0 MB"
-    uploaded = importers.read_files([("labs.csv", big.read_bytes())]).problems  # an upload, in memory
+    uploaded = importer.read_files([("labs.csv", big.read_bytes())]).problems  # an upload, in memory
     assert [p["Reason"] for p in uploaded] == [problems[0]["Reason"]]
-    header_only = importers.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\n")],
+    header_only = importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\n")],
                                          user="t", dry_run=True)
     assert header_only.ok and header_only.n_writes == 0
 
@@ -428,7 +431,7 @@ def test_wrong_kinds_of_file_are_named(seeded, tmp_path):
 
 
 def _table_is(name: str, table: str) -> bool:
-    return importers._table_for(name) == table
+    return importer._table_for(name) == table
 
 
 def test_excel_merged_cells_extra_sheets_and_formulas_are_refused(seeded):
@@ -456,7 +459,7 @@ def test_sql_and_formula_looking_text_is_stored_inertly_and_exported_neutralised
              "other_renal_risk": "'); DROP TABLE patients;--", "prior_therapies": "=HYPERLINK(\"http://x\")"},
             {"patient_id": "P31", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0,
              "other_renal_risk": "-1+1", "prior_therapies": "@SUM(A1)"}]
-    importers.import_files(seeded, [("patients.csv", csv_bytes(rows))], user="t")
+    importer.import_files(seeded, [("patients.csv", csv_bytes(rows))], user="t")
     stored = seeded.read("patients").set_index("patient_id")
     assert stored.loc["P30", "other_renal_risk"] == "'); DROP TABLE patients;--"
     assert stored.loc["P30", "prior_therapies"] == '=HYPERLINK("http://x")'
@@ -465,7 +468,7 @@ def test_sql_and_formula_looking_text_is_stored_inertly_and_exported_neutralised
         exported = archive.read("patients.csv").decode("utf-8-sig")
     assert "'=HYPERLINK" in exported and "'-1+1" in exported and "'@SUM(A1)" in exported
     # Re-importing the export restores the original text (the apostrophe is the export's).
-    again = importers.import_files(seeded, [("patients.csv", exported.encode())], user="t", dry_run=True)
+    again = importer.import_files(seeded, [("patients.csv", exported.encode())], user="t", dry_run=True)
     assert again.ok and again.n_writes == 0
 
 
@@ -480,7 +483,7 @@ def test_identifying_columns_and_control_characters_are_refused(seeded):
 
 def test_semicolon_csv_with_decimal_commas(seeded):
     body = "patient_id;cycle_number;phase;cycle_date;activity (GBq)\nP3;1;initial;2021-06-01;7,4\n"
-    importers.import_files(seeded, [("cycles.csv", body.encode())], user="t")
+    importer.import_files(seeded, [("cycles.csv", body.encode())], user="t")
     assert seeded.read("cycles", patient_id="P3")["activity_gbq"].tolist() == [7.4]
 
 
@@ -525,18 +528,18 @@ def test_cli_template_import_dry_run_backup_and_restore(tmp_path, capsys):
 
 # ---- the editor (Data page) -------------------------------------------------------------
 def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
-    original = importers.editable_frame(seeded.read_all(), "cycles")
+    original = importer.editable_frame(seeded.read_all(), "cycles")
     assert list(original.columns) == [c.name for c in TABLES["cycles"].columns] + ["_pk"]
     assert original["cycle_date"].dtype == "datetime64[ns]" and original.index.tolist() == [1]
     edited = pd.concat([original, pd.DataFrame([{
         "patient_id": "P1", "cycle_number": 2, "phase": "initial",
         "cycle_date": pd.Timestamp("2021-01-01"), "activity_gbq": 7.2, "_pk": None}], index=[2])])
     edited.loc[1, "activity_gbq"] = 6.9
-    problems = importers.check_edits(seeded, "cycles", original, edited).problems
+    problems = importer.check_edits(seeded, "cycles", original, edited).problems
     assert problems[["File", "Row", "Column", "Reason"]].values.tolist() == [
         ["cycles (editor)", 2, "cycle_date", "not after cycle 1 on 2021-03-01"]]
     edited.loc[2, "cycle_date"] = pd.Timestamp("2021-05-01")
-    plan = importers.commit_edits(seeded, "cycles", original, edited, user="dr_a")
+    plan = importer.commit_edits(seeded, "cycles", original, edited, user="dr_a")
     assert plan.summary()[["Added", "Updated", "Deleted"]].values.tolist() == [[1, 1, 0]]
     assert seeded.read("cycles")["activity_gbq"].tolist() == [6.9, 7.2]
     audit = seeded.read("audit").tail(2)
@@ -545,33 +548,33 @@ def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
     # Delete cycle 2, with its dosimetry; the cascade is spelled out before.
     seeded.insert({"dosimetry": [{"cycle_id": 2, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, user="t")
     tables = seeded.read_all()
-    original = importers.editable_frame(tables, "cycles", "P1")
-    plan = importers.check_edits(seeded, "cycles", original, original.iloc[:1])
+    original = importer.editable_frame(tables, "cycles", "P1")
+    plan = importer.check_edits(seeded, "cycles", original, original.iloc[:1])
     assert plan.deletes == {"cycles": [2]}
-    assert importers.delete_text(tables, plan, "cycles") == \
+    assert importer.delete_text(tables, plan, "cycles") == \
         "Delete 1 row(s) from **cycles**: P1 / 2. This also deletes 1 dosimetry row(s)."
-    importers.commit_edits(seeded, "cycles", original, original.iloc[:1], user="dr_a")
+    importer.commit_edits(seeded, "cycles", original, original.iloc[:1], user="dr_a")
     assert len(seeded.read("cycles")) == 1 and seeded.read("dosimetry").empty
     assert seeded.read("audit").iloc[-1][["action", "row_key"]].tolist() == ["delete", "cycle_id=2"]
 
 
 def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(seeded):
-    original = importers.editable_frame(seeded.read_all(), "patients")
+    original = importer.editable_frame(seeded.read_all(), "patients")
     renamed = original.copy()
     renamed.loc[1, "patient_id"] = "P9"
-    problems = importers.check_edits(seeded, "patients", original, renamed).problems
+    problems = importer.check_edits(seeded, "patients", original, renamed).problems
     assert problems["Reason"].tolist() == ["a patient id cannot be changed (was P1): add the patient "
                                            "anew and delete the old row"]
     seeded.insert({"cycles": [CYCLE | {"cycle_id": 5, "cycle_number": 2, "cycle_date": "2021-05-01"}],
                    "dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, user="t")
-    original = importers.editable_frame(seeded.read_all(), "dosimetry")
+    original = importer.editable_frame(seeded.read_all(), "dosimetry")
     moved = original.copy()
     moved.loc[1, "cycle_number"] = 2  # the dose belongs to cycle 2
-    importers.commit_edits(seeded, "dosimetry", original, moved, user="t")
+    importer.commit_edits(seeded, "dosimetry", original, moved, user="t")
     assert seeded.read("dosimetry")["cycle_id"].tolist() == [5]
     wrong = moved.copy()
     wrong.loc[1, "cycle_number"] = 3
-    problems = importers.check_edits(seeded, "dosimetry", importers.editable_frame(
+    problems = importer.check_edits(seeded, "dosimetry", importer.editable_frame(
         seeded.read_all(), "dosimetry"), wrong).problems
     assert problems["Reason"].tolist() == ["patient P1 has no cycle 3"]
 
@@ -579,10 +582,10 @@ def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(se
 def test_files_without_optional_key_columns_or_with_a_required_column_missing(seeded):
     dosimetry = b"patient_id,cycle_number,organ,dose (Gy),method\nP1,1,kidneys,3.2,SPECT\n"  # no label
     events = b"patient_id,event_date,event_type\nP1,2023-01-01,last_contact\n"  # no phase
-    plan = importers.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)], user="t")
+    plan = importer.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)], user="t")
     assert plan.summary().set_index("Table")["Added"].to_dict() == {"dosimetry": 1, "events": 1}
     assert seeded.read("dosimetry")["label"].tolist() == [""]
-    again = importers.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)],
+    again = importer.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)],
                                    user="t", dry_run=True)
     assert again.n_writes == 0  # matched on the empty label and the empty phase
     progression = b"patient_id,event_date,event_type\nP1,2022-01-01,progression\n"

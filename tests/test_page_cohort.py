@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from prrt_core import cohort, cohort_charts, survival
+from prrt_core import cohort
+from prrt_core.charts import cohort as cohort_charts
+from prrt_core.clinical import survival
 from prrt_core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from prrt_core import backup
+from prrt_core.store import backup
 from prrt_core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from prrt_core import phantom
+from prrt_core.testing import phantom
 from prrt_core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

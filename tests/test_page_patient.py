@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from prrt_core import projection, response, toxicity
+from prrt_core import projection
+from prrt_core.clinical import response
+from prrt_core.clinical import toxicity
 from prrt_core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import eligibility, patient_view as pv, projection, response, toxicity
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
+from prrt_core import projection
+from prrt_core.clinical import response
+from prrt_core.clinical import toxicity
 
 CONFIG = eligibility.load_config()
 
@@ -203,7 +207,7 @@ def test_plan_uses_what_was_known_and_agrees_with_assess_and_project_path(demo_t
     scenario = pv.Scenario(n_cycles=2, activity_gbq=7.4, tolerance=0.05)
     result = pv.plan(demo_tables, "NET-004", as_of, scenario, config=CONFIG)
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2, activity_gbq=7.4,
-                                        tolerance=0.05, config=CONFIG)
+                                        config=CONFIG)
     assert result.checklist.verdict == checklist.verdict == "eligible"
     pd.testing.assert_series_equal(result.projection, row)
     assert len(result.history) == 4  # the salvage cycle lies after the evaluation date

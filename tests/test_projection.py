@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from prrt_core import dosimetry, projection
+from prrt_core import dosimetry
+from prrt_core.projection import KidneyModelSettings
+from prrt_core import projection
 
 G_50H = 2.8 / (2.8 + 50.0) / 2.6  # BED quadratic coefficient at T_eff 50 h, 1/Gy
 
@@ -107,7 +109,7 @@ def test_patient_without_dosimetry_gets_the_cohort_prediction():
     assert row.n_measured_cycles == 0 and row.t_eff_source == "cohort median"
     assert row.dose_now_gy == pytest.approx(7.4 * row.gy_per_gbq_mean, rel=1e-12)
     assert row.point_dose_gy == pytest.approx(3 * 7.4 * model.mean_gy_per_gbq, rel=1e-12)
-    path = projection.project_path(h, 2, 7.4, patient_ids=["N"], n_samples=400)
+    path = projection.project_path(h, 2, 7.4, patient_ids=["N"], settings=KidneyModelSettings(n_samples=400))
     assert path.loc[path.future_cycle == 2, "dose_p50_gy"].item() == pytest.approx(row.dose_p50_gy, rel=1e-12)
 
 
@@ -140,7 +142,7 @@ def test_zero_spread_equals_the_deterministic_sum():
 
 def test_bed_limited_max_activity_is_the_quadratic_root():
     # With a high dose limit the BED (28 Gy) binds: A = 2 d_bed = 17.07 GBq (as above).
-    row = projection.project(_flat_history(), 2, 7.0, patient_ids=["A"], n_samples=50, dose_limit_gy=100.0).iloc[0]
+    row = projection.project(_flat_history(), 2, 7.0, patient_ids=["A"], settings=KidneyModelSettings(n_samples=50, dose_limit_gy=100.0)).iloc[0]
     bed_now = 2 * 3.7 * (1 + 3.7 * G_50H)
     d_bed = (-2 + math.sqrt(4 + 8 * G_50H * (28 - bed_now))) / (4 * G_50H)
     assert row.max_safe_activity_gbq == pytest.approx(2 * d_bed, rel=1e-8)
@@ -175,7 +177,7 @@ def test_renal_risk_sets_the_bed_limit():
     assert out.loc["A", "bed_limit_gy"] == 40.0 and out.loc["A", "renal_risk_known"]
     assert out.loc["B", "bed_limit_gy"] == 28.0 and out.loc["B", "renal_risk_known"]
     assert out.loc["C", "bed_limit_gy"] == 28.0 and not out.loc["C", "renal_risk_known"]  # not in patients
-    out = projection.project(_flat_history(), 1, 7.4, patients=patients, n_samples=10, bed_limit_no_risk_gy=36.0)
+    out = projection.project(_flat_history(), 1, 7.4, patients=patients, settings=KidneyModelSettings(n_samples=10, bed_limit_no_risk_gy=36.0))
     assert out.set_index("patient_id").loc["A", "bed_limit_gy"] == 36.0
 
 
@@ -194,8 +196,8 @@ def test_one_future_cycle_exceedance_matches_lognormal():
     sd = math.sqrt(tau2 * sigma2 / (n * tau2 + sigma2) + (1 - shrink) ** 2 * var_mu + sigma2)
     dose_now = own.kidney_dose_gy.sum()
     limit = dose_now + act * math.exp(eta + 0.4 * sd)  # ~34 % exceedance
-    row = projection.project(h, 1, act, patient_ids=[pid], n_samples=100_000, seed=7, dose_limit_gy=limit,
-                             bed_limit_risk_gy=1e6).iloc[0]
+    row = projection.project(h, 1, act, patient_ids=[pid], settings=KidneyModelSettings(
+                                 n_samples=100_000, seed=7, dose_limit_gy=limit, bed_limit_risk_gy=1e6)).iloc[0]
     expected = stats.norm.sf((math.log((limit - dose_now) / act) - eta) / sd)
     assert expected == pytest.approx(stats.norm.sf(0.4))
     se = math.sqrt(expected * (1 - expected) / 100_000)
@@ -262,7 +264,7 @@ def test_seed_reproducibility():
 def test_project_path_bands_share_the_draws_of_project():
     h = pd.concat([_cohort(), _history([("U", 6.0, np.nan, np.nan)])])
     ids = ["P01", "U"]
-    path = projection.project_path(h, 3, 7.4, patient_ids=ids, n_samples=1000, seed=4)
+    path = projection.project_path(h, 3, 7.4, patient_ids=ids, settings=KidneyModelSettings(n_samples=1000, seed=4))
     assert list(path.future_cycle) == [0, 1, 2, 3] * 2
     last = path[path.future_cycle == 3].set_index("patient_id")
     proj = projection.project(h, 3, 7.4, patient_ids=ids, n_samples=1000, seed=4).set_index("patient_id")
@@ -292,13 +294,17 @@ def test_project_path_bands_share_the_draws_of_project():
     (dict(seed=-1), "seed"),
     (dict(patient_ids=["nobody"]), "nobody"),
     (dict(patient_ids="A"), "patient_ids"),
-    (dict(dose_limit_gy=0.0), "dose_limit_gy"),
+    (dict(settings=dict(dose_limit_gy=0.0)), "dose_limit_gy"),
+    (dict(settings=dict(alpha_beta_gy=float("inf"))), "alpha_beta_gy"),
+    (dict(settings=dict(cycles_cap=0)), "cycles_cap"),
     (dict(patients=pd.DataFrame({"patient_id": ["A"]})), "renal_risk"),
     (dict(patients=pd.DataFrame({"patient_id": ["A", "A"], "renal_risk": [True, False]})), "duplicate"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     args = dict(history=_flat_history(), n_cycles=2, activity_gbq=7.4) | kwargs
     with pytest.raises(ValueError, match=match):
+        if isinstance(args.get("settings"), dict):  # a bad setting is refused when the settings are made
+            args["settings"] = KidneyModelSettings(**args["settings"])
         projection.project(**args)
 
 
@@ -321,7 +327,7 @@ def test_bad_history_raises(mutate, match):
 
 def test_single_measurement_per_patient_needs_a_given_within_sd():
     h = _flat_history().drop_duplicates("patient_id")
-    out = projection.project(h, 1, 7.4, within_sd_log=0.1, n_samples=200)
+    out = projection.project(h, 1, 7.4, settings=KidneyModelSettings(within_sd_log=0.1, n_samples=200))
     assert out.attrs["model"]["sigma2_source"] == "given"
     assert out.attrs["model"]["sigma2_log"] == pytest.approx(0.01)
     assert (out.dose_p95_gy > out.dose_p05_gy).all()
@@ -355,6 +361,6 @@ def test_vectorised_kernel_matches_a_naive_per_cycle_simulation():
         assert row.dose_now_gy == pytest.approx(past.sum(1).mean(), rel=0.01)
         assert row.bed_now_gy == pytest.approx(dosimetry.bed(past, t_row).sum(1).mean(), rel=0.01)
         limit = float(np.quantile(dose, 0.7))
-        check = projection.project(h, n_cycles, act, patient_ids=[pid], n_samples=s, seed=9, dose_limit_gy=limit,
-                                   bed_limit_risk_gy=1e6).iloc[0]
+        check = projection.project(h, n_cycles, act, patient_ids=[pid], settings=KidneyModelSettings(
+                                       n_samples=s, seed=9, dose_limit_gy=limit, bed_limit_risk_gy=1e6)).iloc[0]
         assert check.p_exceed_dose == pytest.approx(0.3, abs=0.015)

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from prrt_core import demo, published
+from prrt_core.datasets import demo
+from prrt_core.cohort import published
 
 PUB = demo.published()
 

@@ -8,7 +8,10 @@ import re
 
 import pytest
 
-from prrt_core import charts, eligibility, patient_view as pv, report
+from prrt_core.charts import patient as charts
+from prrt_core.clinical import eligibility
+from prrt_core import views as pv
+from prrt_core.views import report
 
 HOSTILE = '<script>alert("x")</script> & CKD stage 2'
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import response as resp
-from prrt_core.response import best_overall_response, recist
+from prrt_core.clinical import response as resp
+from prrt_core.clinical.response import best_overall_response, recist
 
 NaN = np.nan
 START = pd.Timestamp("2020-01-01")

@@ -7,7 +7,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from prrt_core import schema
+from prrt_core.store import schema
 from prrt_core.store import Store, StoreError, migrate
 
 PATIENT = {"patient_id": "P001", "sex": "F", "age_at_first_prrt_years": 61,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import survival as surv
+from prrt_core.clinical import survival as surv
 
 # Freireich 1963 6-MP arm: times in weeks, 1 = relapse, 0 = censored (21 patients).
 SIXMP_T = [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35]

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import cohort, table1
+from prrt_core import cohort
+from prrt_core.cohort import table1
 
 
 def bed_by_hand(dose_gy: float, t_eff_h: float) -> float:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import toxicity as tox
-from prrt_core.toxicity import LabTest, ReferenceLimits, ctcae_grade
+from prrt_core.clinical import toxicity as tox
+from prrt_core.clinical.toxicity import LabTest, ReferenceLimits, ctcae_grade
 
 NaN = np.nan
 

@@ -13,7 +13,14 @@ import math
 import numpy as np
 import pytest
 
-from prrt_core import cli, dicom_io, dosimetry, phantom, voxel
+from prrt_core import cli
+from prrt_core import dicom
+from prrt_core import dosimetry
+from prrt_core.testing import phantom
+from prrt_core.views import dosimetry as dose_view
+from prrt_core.importer import dosimetry_results
+from prrt_core.dicom import study_dose
+from prrt_core.dosimetry import voxel
 from prrt_core.store import Store
 
 PH = phantom.default_phantom()
@@ -28,7 +35,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(written):
-    return voxel.analyse(written.folder)
+    return study_dose.analyse(written.folder)
 
 
 def test_expected_phantom_doses_by_hand():
@@ -84,7 +91,7 @@ def test_both_kidneys_row_is_the_mass_weighted_mean(result):
 def test_phantom_dose_recovered_within_2_percent_for_every_input_kind(tmp_path, options):
     written = phantom.write_phantom(tmp_path / "s", **options)
     extra = {"calibration_cps_per_mbq": 12.0} if options.get("quantification") == "CNTS" else {}
-    organs = voxel.analyse(written.folder, **extra).organs.set_index("voi")
+    organs = study_dose.analyse(written.folder, **extra).organs.set_index("voi")
     for s in PH.structures:
         assert organs.loc[s.name, "voxel_mean_dose_gy"] == pytest.approx(PH.expected_dose_gy(s.name, RHO), rel=0.02)
 
@@ -96,7 +103,7 @@ def test_nifti_kidneys_with_rtstruct_lesion(tmp_path, written):
         (folder / f.name).write_bytes(f.read_bytes())
     phantom.write_nifti_labels(folder / "total.nii.gz", PH, zoom=3)
     phantom.write_rtstruct(folder / "lesion", PH, ["Lesion 1"])
-    organs = voxel.analyse(folder).organs.set_index("organ")
+    organs = study_dose.analyse(folder).organs.set_index("organ")
     assert organs.loc["kidney_left", "voxel_mean_dose_gy"] == pytest.approx(PH.expected_dose_gy("Kidney left", RHO),
                                                                            rel=0.02)
     assert organs.loc["kidney_right", "voxel_mean_dose_gy"] == pytest.approx(
@@ -166,7 +173,7 @@ def test_fit_refuses_bad_times():
 
 def test_local_deposition_dose_per_ml():
     # 1000 MBq h/mL x 0.085335 Gy g/(MBq h) / 1.04 g/mL = 82.05 Gy.
-    assert float(voxel.dose_local_deposition_gy(np.array([1000.0]), 1.04)[0]) == pytest.approx(82.053, rel=1e-4)
+    assert float(voxel.dose_map_local_deposition_gy(np.array([1000.0]), 1.04)[0]) == pytest.approx(82.053, rel=1e-4)
 
 
 # --- DVH ---------------------------------------------------------------------------------------
@@ -196,20 +203,20 @@ def test_rtdose_with_mask_and_spect_side_by_side(tmp_path, written):
     for f in written.files:
         (folder / f.name).write_bytes(f.read_bytes())
     phantom.write_rtdose(folder / "dose", PH, PH.expected_dose_map_gy(RHO))
-    res = voxel.analyse(folder)
+    res = study_dose.analyse(folder)
     organs = res.organs.set_index("voi")
     for s in PH.structures:
         assert organs.loc[s.name, "rtdose_mean_gy"] == pytest.approx(PH.expected_dose_gy(s.name, RHO), rel=1e-6)
-    assert voxel.available_dose_sources(res) == ["voxel", "organ", "rtdose"]
+    assert dose_view.available_dose_sources(res) == ["voxel", "organ", "rtdose"]
 
 
 def test_rtdose_only_gives_dose_without_t_eff(tmp_path):
     folder = tmp_path / "s"
     phantom.write_seg(folder / "seg", PH)
     phantom.write_rtdose(folder / "dose", PH, PH.expected_dose_map_gy(RHO))
-    res = voxel.analyse(folder)
-    assert not res.has_spect and voxel.available_dose_sources(res) == ["rtdose"]
-    rows = voxel.dosimetry_rows(res, 7, "rtdose").set_index("organ")
+    res = study_dose.analyse(folder)
+    assert not res.has_spect and dose_view.available_dose_sources(res) == ["rtdose"]
+    rows = dosimetry_results.dosimetry_rows(res, 7, "rtdose").set_index("organ")
     assert rows.loc["kidney_left", "dose_gy"] == pytest.approx(PH.expected_dose_gy("Kidney left", RHO), rel=1e-6)
     assert rows["t_eff_h"].isna().all()
     assert rows.loc["kidney_left", "method"].startswith("RTDOSE from other software (PHYSICAL, PLAN)")
@@ -223,7 +230,7 @@ def test_save_to_cycle_updates_existing_rows_and_inserts_new_ones(result, fresh_
         before = store.read("dosimetry")
         old_kidney = before[(before.cycle_id == cycle_id) & (before.organ == "kidneys")]
         assert len(old_kidney) == 1  # the demo cohort has a kidney row for this cycle
-        done = voxel.save_to_cycle(store, result, "NET-003", 2, user="physicist")
+        done = dosimetry_results.save_to_cycle(store, result, "NET-003", 2, user="physicist")
         after = store.read("dosimetry")
         audit = store.conn.execute("SELECT action, table_name FROM audit ORDER BY audit_id DESC LIMIT 2").fetchall()
     assert dict(zip(done["Organ"], done["Action"])) == {"kidney_left": "inserted", "kidney_right": "inserted",
@@ -246,14 +253,14 @@ def test_rejected_save_writes_nothing(tmp_path, fresh_demo_db):
     hot = phantom.default_phantom(structures=PH.structures[:2] + (
         phantom.Structure("Lesion hot", "tumour", (-10.0, -20.0, 40.0), (15.0, 15.0, 15.0), 60.0, 80.0),))
     written = phantom.write_phantom(tmp_path / "hot", hot)
-    res = voxel.analyse(written.folder)
+    res = study_dose.analyse(written.folder)
     assert res.organ_dose("tumour") > 500  # 60 MBq/mL x 80 h / ln2 x 0.0821 = 568 Gy: above the store's range
     with Store(fresh_demo_db) as store:
         before = store.revision
         with pytest.raises(ValueError, match="Lesion hot.*outside 0-500 Gy; not stored"):
-            voxel.save_to_cycle(store, res, "NET-003", 2, user="physicist")
+            dosimetry_results.save_to_cycle(store, res, "NET-003", 2, user="physicist")
         with pytest.raises(ValueError, match="patient 'NET-003' has no cycle 29"):
-            voxel.save_to_cycle(store, res, "NET-003", 29, user="physicist")
+            dosimetry_results.save_to_cycle(store, res, "NET-003", 29, user="physicist")
         assert store.revision == before
 
 
@@ -285,7 +292,7 @@ def test_cli_refusal_exit_code_and_message(tmp_path, capsys):
 
 def test_progress_callback_runs_from_zero_to_one(written):
     seen = []
-    voxel.analyse(written.folder, progress=lambda f, m: seen.append((f, m)))
+    study_dose.analyse(written.folder, progress=lambda f, m: seen.append((f, m)))
     fractions = [f for f, _ in seen]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert all(b >= a for a, b in zip(fractions, fractions[1:]))
@@ -306,8 +313,8 @@ def test_unregistered_voi_outside_field_of_view(tmp_path, written):
     for c in ds.ROIContourSequence[0].ContourSequence:
         c.ContourData = [float(v) + (1000.0 if i % 3 == 0 else 0.0) for i, v in enumerate(c.ContourData)]
     ds.save_as(folder / "rt")
-    with pytest.raises(dicom_io.DicomError, match=r"rt: ROI 'Kidney left' is empty on the image grid"):
-        voxel.analyse(folder)
+    with pytest.raises(dicom.DicomError, match=r"rt: ROI 'Kidney left' is empty on the image grid"):
+        study_dose.analyse(folder)
 
 
 def test_save_is_one_transaction_an_insert_failure_undoes_the_update(result, fresh_demo_db, monkeypatch):
@@ -321,7 +328,7 @@ def test_save_is_one_transaction_an_insert_failure_undoes_the_update(result, fre
         revision = store.revision
         monkeypatch.setattr(Store, "insert", failing_insert)
         with pytest.raises(StoreError, match="simulated failure"):
-            voxel.save_to_cycle(store, result, "NET-003", 2, user="physicist")
+            dosimetry_results.save_to_cycle(store, result, "NET-003", 2, user="physicist")
         monkeypatch.undo()
         after = store.read("dosimetry")
         assert store.revision == revision
@@ -347,7 +354,7 @@ def _titles(spec) -> set[str]:
 
 
 def test_charts_carry_units_on_every_axis(result):
-    from prrt_core import dosimetry_charts as charts
+    from prrt_core.charts import dosimetry as charts
 
     tac = _titles(charts.tac_chart(result).to_dict())
     assert {"Time after injection (h)", "Activity in VOI (MBq)"} <= tac
@@ -361,7 +368,7 @@ def test_charts_carry_units_on_every_axis(result):
 
 
 def test_slice_values_and_centre_slice(result):
-    from prrt_core import dosimetry_charts as charts
+    from prrt_core.charts import dosimetry as charts
 
     # The kidneys are centred at z = 0 mm; slice k sits at z = -93.6 + 4.8 k mm, so the centre of
     # mass is at k = 19.5, rounded half to even -> 20.

@@ -1,0 +1,116 @@
+"""``python -m prrt_core dicom``: dosimetry from a quantitative SPECT/CT series (or RTDOSE) and VOIs.
+
+Reads a folder, zip archive or files (any names), prints what was read and the kidney and
+tumour doses, and with ``--patient`` and ``--cycle`` writes them to that cycle of the store
+(one transaction; rows that exist for the cycle are updated). Exit codes: 0 done, 1 refused
+input (the message names the file and DICOM tag), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from prrt_core.views import dosimetry as dose_view
+from prrt_core.importer import dosimetry_results
+from prrt_core.dicom import study_dose
+from prrt_core.dosimetry import voxel
+from prrt_core.dicom import DicomError
+from prrt_core.store import Store, StoreError, default_path
+
+
+def _datetime(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time (e.g. 2024-03-04T09:30): {text!r}") from None
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``dicom`` command to an argparse subparsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "dicom", help="kidney and tumour dose from quantitative SPECT/CT DICOM (or RTDOSE) and VOIs",
+        description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="folder, zip archive or files: SPECT/PET time points, VOIs (SEG, RTSTRUCT, NIfTI), RTDOSE")
+    p.add_argument("--voi-file", action="append", type=Path, default=[], metavar="PATH",
+                   help="a VOI file or folder kept elsewhere (SEG, RTSTRUCT, NIfTI label map); repeatable")
+    p.add_argument("--activity-mbq", type=float, help="injected activity, MBq (when not in the files, or to "
+                   "override RadionuclideTotalDose)")
+    p.add_argument("--injection-time", type=_datetime, metavar="ISO",
+                   help="injection date and time, e.g. 2024-03-04T09:30 (when not in the files)")
+    p.add_argument("--calibration-cps-per-mbq", type=float,
+                   help="SPECT calibration factor for images in counts, cps/MBq")
+    p.add_argument("--scan-duration-s", type=float, help="scan duration for counts, s (default: from the files)")
+    p.add_argument("--density-g-per-ml", type=float, default=voxel.TISSUE_DENSITY_G_PER_ML,
+                   help=f"tissue density, g/mL (default {voxel.TISSUE_DENSITY_G_PER_ML})")
+    p.add_argument("--dose-source", choices=[s.value for s in study_dose.DoseSource], default=study_dose.DoseSource.VOXEL.value,
+                   help="dose to store: voxel mean (default), organ-level (VOI TAC), or the RTDOSE mean")
+    p.add_argument("--patient", help="pseudonymous patient id to save to (with --cycle)")
+    p.add_argument("--cycle", type=int, help="cycle number to save to (with --patient)")
+    # SUPPRESS: a --db given before the command (main parser) is not overwritten by this default.
+    p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="database file (default: $PRRT_DB or "
+                   "data/prrt.sqlite)")
+    return p
+
+
+def _progress(verbose: bool):
+    if not verbose:
+        return None
+    last = [-1]
+
+    def report(fraction: float, message: str) -> None:
+        step = int(fraction * 10)
+        if step != last[0]:
+            last[0] = step
+            print(f"{100 * fraction:5.0f} % {message}", file=sys.stderr)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``dicom`` command; returns the exit code."""
+    if (args.patient is None) != (args.cycle is None):
+        print("error: give --patient and --cycle together (or neither, to only print)", file=sys.stderr)
+        return 2
+    try:
+        result = study_dose.analyse(
+            args.inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
+            injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
+            acquisition_duration_s=args.scan_duration_s, density_g_per_ml=args.density_g_per_ml,
+            progress=_progress(getattr(args, "verbose", False)))
+    except (DicomError, ValueError) as exc:
+        print(f"error: {exc}; nothing stored", file=sys.stderr)
+        return 1
+    study = result.study
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        if study.injection is not None:
+            print(f"injected activity: {study.injection.activity_mbq:.1f} MBq ({study.injection.activity_source}); "
+                  f"injection time from {study.injection.time_source}")
+        print(study.summary().drop(columns=["Series Instance UID"]).to_string(index=False))
+        for note in study.notes:
+            print(f"note: {note}")
+        print()
+        print(dose_view.organ_table(result).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print()
+        if args.dose_source not in dose_view.available_dose_sources(result):
+            print(f"error: --dose-source {args.dose_source} not available; have "
+                  f"{', '.join(dose_view.available_dose_sources(result))}", file=sys.stderr)
+            return 2
+        for label, value, detail in dose_view.headline_doses(result, args.dose_source):
+            print(f"{label:28} {value:8.2f}   {detail}")
+        if args.patient is None:
+            return 0
+        path = getattr(args, "db", None) or default_path()
+        try:
+            with Store(path) as store:
+                done = dosimetry_results.save_to_cycle(store, result, args.patient, args.cycle,
+                                           user=getattr(args, "user", None) or "cli", source=args.dose_source)
+        except (StoreError, ValueError) as exc:
+            print(f"error: {exc}; nothing stored", file=sys.stderr)
+            return 1
+        print(f"\n{path}: saved to cycle {args.cycle} of patient {args.patient}")
+        print(done.to_string(index=False))
+    return 0

@@ -1,0 +1,41 @@
+"""Treatment timeline conventions shared by the clinical modules: phases, starts, months."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+# Months between dates = days / 30.4375: the mean Gregorian month, 365.25 d / 12 (the
+# convention of R lubridate and SAS); the project's single definition of a month.
+DAYS_PER_MONTH = 365.25 / 12
+
+PHASES = ("initial", "salvage")
+
+
+def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    """Raise ValueError naming the table and the missing columns."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; has {list(frame.columns)}")
+
+
+def treatment_start_dates(cycles: pd.DataFrame) -> pd.DataFrame:
+    """First cycle date of each phase per patient.
+
+    Index patient_id; columns initial_start_date, salvage_start_date (NaT if none).
+    """
+    require_columns(cycles, "cycles", ("patient_id", "phase", "cycle_date"))
+    bad = ~cycles["phase"].isin(PHASES)
+    if bad.any():
+        got = sorted(map(str, cycles.loc[bad, "phase"].unique()))
+        raise ValueError(f"cycles.phase must be one of {PHASES}; got {got}")
+    dates = pd.to_datetime(cycles["cycle_date"])
+    if dates.isna().any():
+        raise ValueError("cycles.cycle_date has missing dates")
+    first = (dates.groupby([cycles["patient_id"], cycles["phase"]]).min()
+             .unstack("phase").reindex(columns=list(PHASES)))
+    first.columns = [f"{phase}_start_date" for phase in PHASES]
+    first.columns.name = None
+    return first.astype("datetime64[ns]")
+

@@ -1,0 +1,1 @@
+"""Synthetic data sets shipped with the product: the demo cohort."""

@@ -1,0 +1,426 @@
+"""The SQLite store: one file, opened per unit of work, every write one transaction.
+
+Open with ``Store(path)`` (a context manager). The schema is migrated forward on
+open (``schema.MIGRATIONS``). Reads return pandas DataFrames whose column names
+carry units; dates come back as ``datetime64[ns]`` and flags as ``bool``.
+A rejected write raises :class:`StoreError` naming table, row, field and value,
+and leaves the file exactly as it was.
+
+Connections are never shared between threads or kept at import time: open a
+``Store`` where you need it and close it (``with Store(path) as store:``).
+
+Every write checks the store's actor (``Store(path, actor=Actor(...))``): only an
+editor may write (``access.require_editor``). The default actor is the system
+editor, so programs (the command line, the demo loader) write as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+from prrt_core.errors import StoreError
+from prrt_core.paths import DATA_DIR
+from prrt_core.store import schema
+from prrt_core.store.access import SYSTEM, Actor, require_editor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_PATH = DATA_DIR / "prrt.sqlite"
+DB_ENV_VAR = "PRRT_DB"
+BUSY_TIMEOUT_S = 10.0
+
+TableRows = pd.DataFrame | list[Mapping[str, Any]]
+
+
+def default_path() -> Path:
+    """The database file: ``$PRRT_DB`` when set, else ``data/prrt.sqlite``."""
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
+
+
+def connect(path: str | os.PathLike) -> sqlite3.Connection:
+    """A configured connection: foreign keys on, WAL, busy timeout, explicit transactions."""
+    conn = sqlite3.connect(os.fspath(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")  # per connection, off by default
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if os.fspath(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a DDL script into complete statements (sqlite3.complete_statement)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]!r}")
+
+
+def migrate(conn: sqlite3.Connection, target: int = schema.SCHEMA_VERSION) -> int:
+    """Apply forward migrations up to ``target``, each in one IMMEDIATE transaction.
+
+    Returns the schema version afterwards. A file newer than this code is refused.
+    An up-to-date file is only read, so opening a store takes no write lock.
+    """
+    if conn.execute("PRAGMA user_version").fetchone()[0] == target:
+        return target
+    for version in range(1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > schema.SCHEMA_VERSION:
+                raise StoreError("meta", "schema_version", current,
+                                 f"the file is newer than this program (version {schema.SCHEMA_VERSION})")
+            if current < version:
+                for statement in _statements(schema.MIGRATIONS[version - 1]):
+                    conn.execute(statement)
+                # PRAGMA takes no parameters; version is an int from range().
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+                conn.execute(
+                    "INSERT INTO audit (at_utc, user, action, table_name, row_key, after_json) "
+                    "VALUES (?, 'system', 'migrate', 'schema', ?, NULL)",
+                    (_now_utc(), str(version)))
+                log.info("store migrated to schema version %d", version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _now_utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _plain(value: Any) -> Any:
+    """A Python scalar SQLite accepts: NaN/NaT -> None, Timestamp -> ISO date, numpy -> builtin."""
+    if value is None:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return None if pd.isna(value) else value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(rows: TableRows) -> list[dict[str, Any]]:
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.to_dict(orient="records")
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: (\w+)\.(\w+)")
+_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+
+
+class Store:
+    """One open SQLite store. Use as a context manager; not shared across threads."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True,
+                 actor: Actor = SYSTEM):
+        self.actor = actor
+        self.path = Path(path) if path is not None else default_path()
+        if os.fspath(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.path)
+        self.db = sqlite_utils.Database(self.conn)
+        if migrate_schema:
+            migrate(self.conn)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- metadata -------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def is_demo(self) -> bool:
+        """True while the loaded data is the synthetic demo cohort."""
+        return self.meta("dataset") == "demo"
+
+    @property
+    def revision(self) -> int:
+        """Changes whenever anything is written (the latest audit id): a cache key for reads."""
+        return self.conn.execute("SELECT coalesce(max(audit_id), 0) FROM audit").fetchone()[0]
+
+    def is_empty(self) -> bool:
+        return self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM patients)").fetchone()[0] == 1
+
+    def columns(self, table: str) -> list[str]:
+        self._check_table(table)
+        return [c.name for c in self.db[table].columns]
+
+    # ---- reads ----------------------------------------------------------
+    def read(self, table: str, *, patient_id: str | None = None) -> pd.DataFrame:
+        """All rows of ``table`` (optionally of one patient) as a typed DataFrame."""
+        self._check_table(table)
+        key = schema.PRIMARY_KEYS[table]
+        # table and key come from the fixed schema whitelist, never from input.
+        sql = f"SELECT * FROM [{table}]"
+        params: tuple = ()
+        if patient_id is not None:
+            if table == "dosimetry":
+                sql += " WHERE cycle_id IN (SELECT cycle_id FROM cycles WHERE patient_id = ?)"
+            elif "patient_id" in self.columns(table):
+                sql += " WHERE patient_id = ?"
+            else:
+                raise ValueError(f"table {table} has no patient_id")
+            params = (patient_id,)
+        frame = pd.read_sql_query(f"{sql} ORDER BY [{key}]", self.conn, params=params)
+        return _typed(table, frame)
+
+    def read_all(self) -> dict[str, pd.DataFrame]:
+        """Every clinical table, read in one snapshot (a single read transaction)."""
+        self.conn.execute("BEGIN")
+        try:
+            return {t: self.read(t) for t in schema.CLINICAL_TABLES}
+        finally:
+            self.conn.execute("COMMIT")
+
+    # ---- writes ---------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """One IMMEDIATE transaction (savepoint when nested): all or nothing. Editors only."""
+        require_editor(self.actor)
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def insert(self, rows_by_table: Mapping[str, TableRows], *, user: str,
+               action: str = "insert", meta: Mapping[str, str] | None = None,
+               audit_rows: bool = False) -> dict[str, int]:
+        """Insert rows into several tables in one transaction; returns rows per table.
+
+        Tables are written parent first (``schema.CLINICAL_TABLES`` order). On any
+        rejected value nothing is written and :class:`StoreError` says where.
+        The audit log gets one row per table, or with ``audit_rows`` one row per
+        inserted row (its key and values).
+        """
+        require_editor(self.actor)
+        batches = {t: _records(rows_by_table[t]) for t in self._ordered(rows_by_table)}
+        for table, records in batches.items():
+            self._check_columns(table, records)
+        try:
+            with self.transaction():
+                for table, records in batches.items():
+                    if audit_rows:
+                        self._insert_audited(table, records, user, action)
+                        continue
+                    if records:
+                        self.db[table].insert_all(records)
+                    self._audit(user, action, table, f"{len(records)} rows",
+                                None, {"rows": len(records)})
+                for key, value in (meta or {}).items():
+                    self.conn.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        except sqlite3.IntegrityError as exc:
+            raise self._diagnose(batches, exc) from exc
+        return {t: len(r) for t, r in batches.items()}
+
+    def update(self, table: str, key: Any, changes: Mapping[str, Any], *, user: str) -> None:
+        """Change some fields of one row (by primary key), audited with before and after."""
+        require_editor(self.actor)
+        self._check_columns(table, [changes])
+        pk = schema.PRIMARY_KEYS[table]
+        with self.transaction():
+            before = self._row(table, key)
+            try:
+                self.db[table].update(key, {k: _plain(v) for k, v in changes.items()})
+            except sqlite3.IntegrityError as exc:
+                raise _error_from(table, exc, dict(changes), None) from exc
+            after = self._row(table, key)
+            self._audit(user, "update", table, f"{pk}={key}", before, after)
+
+    def delete(self, table: str, key: Any, *, user: str) -> None:
+        """Delete one row (children cascade), audited with the row as it was."""
+        require_editor(self.actor)
+        pk = schema.PRIMARY_KEYS[table]
+        with self.transaction():
+            before = self._row(table, key)
+            self.db[table].delete(key)
+            self._audit(user, "delete", table, f"{pk}={key}", before, None)
+
+    # ---- internals ------------------------------------------------------
+    def _insert_audited(self, table: str, records: list[dict], user: str, action: str) -> None:
+        """Insert rows and audit each with its key and stored values (inside a transaction).
+
+        Integer keys not given are numbered after the largest existing one (the write lock
+        is held), so rows go in with executemany and are read back in one query.
+        """
+        if not user:
+            raise StoreError("audit", "user", user, "every write needs a user name")
+        if not records:
+            return
+        pk = schema.PRIMARY_KEYS[table]
+        if pk != "patient_id":
+            # table and pk come from the fixed schema whitelist, never from input.
+            next_id = self.conn.execute(f"SELECT coalesce(max([{pk}]), 0) + 1 FROM [{table}]").fetchone()[0]
+            numbered = []
+            for record in records:
+                if record.get(pk) is None:
+                    record = {**record, pk: next_id}
+                    next_id += 1
+                numbered.append(record)
+            records = numbered
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for record in records:
+            groups.setdefault(tuple(record), []).append(record)
+        for columns, group in groups.items():
+            # columns are checked against the schema (_check_columns) before this.
+            self.conn.executemany(
+                f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})", [[r[c] for c in columns] for r in group])
+        keys = [r[pk] for r in records]
+        stored: dict[Any, dict] = {}
+        names = [d[0] for d in self.conn.execute(f"SELECT * FROM [{table}] LIMIT 0").description]
+        at = names.index(pk)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for row in self.conn.execute(
+                    f"SELECT * FROM [{table}] WHERE [{pk}] IN ({', '.join('?' for _ in chunk)})", chunk):
+                stored[row[at]] = dict(zip(names, row))
+        now = _now_utc()
+        self.conn.executemany(
+            "INSERT INTO audit (at_utc, user, action, table_name, row_key, before_json, after_json) "
+            "VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            [(now, user, action, table, f"{pk}={key}", json.dumps(stored[key], default=str))
+             for key in keys])
+
+    def _row(self, table: str, key: Any) -> dict[str, Any]:
+        try:
+            return dict(self.db[table].get(key))
+        except sqlite_utils.db.NotFoundError:
+            raise StoreError(table, schema.PRIMARY_KEYS[table], key, "no such row") from None
+
+    def _audit(self, user: str, action: str, table: str, row_key: str,
+               before: Any, after: Any) -> None:
+        if not user:
+            raise StoreError("audit", "user", user, "every write needs a user name")
+        self.conn.execute(
+            "INSERT INTO audit (at_utc, user, action, table_name, row_key, before_json, after_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (_now_utc(), user, action, table, row_key,
+             None if before is None else json.dumps(before, default=str),
+             None if after is None else json.dumps(after, default=str)))
+
+    def _check_table(self, table: str) -> None:
+        if table not in schema.PRIMARY_KEYS:
+            raise StoreError(table, None, table, "unknown table")
+
+    def _ordered(self, rows_by_table: Mapping[str, TableRows]) -> list[str]:
+        for table in rows_by_table:
+            if table not in schema.CLINICAL_TABLES:
+                raise StoreError(table, None, table, "unknown table")
+        return [t for t in schema.CLINICAL_TABLES if t in rows_by_table]
+
+    def _check_columns(self, table: str, records: list[Mapping[str, Any]]) -> None:
+        known = set(self.columns(table))
+        for i, record in enumerate(records):
+            unknown = sorted(set(record) - known)
+            if unknown:
+                raise StoreError(table, unknown[0], record[unknown[0]], "unknown column", row=i)
+
+    def _diagnose(self, batches: dict[str, list[dict]], exc: sqlite3.IntegrityError) -> StoreError:
+        """Replay the rejected batch row by row, inside a rolled-back transaction, to name the row.
+
+        Inside an enclosing transaction (an insert nested in ``transaction()``) the replay
+        runs in a savepoint that is rolled back, leaving the enclosing transaction as it was.
+        """
+        nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT diagnose" if nested else "BEGIN IMMEDIATE")
+        try:
+            for table, records in batches.items():
+                for i, record in enumerate(records):
+                    try:
+                        self.db[table].insert(record)
+                    except sqlite3.IntegrityError as row_exc:
+                        return _error_from(table, row_exc, record, i, self.conn)
+        finally:
+            if nested:
+                self.conn.execute("ROLLBACK TO diagnose")
+                self.conn.execute("RELEASE diagnose")
+            else:
+                self.conn.execute("ROLLBACK")
+        return StoreError(next(iter(batches), "?"), None, None, str(exc))
+
+
+def _error_from(table: str, exc: sqlite3.IntegrityError, record: Mapping[str, Any],
+                row: int | None, conn: sqlite3.Connection | None = None) -> StoreError:
+    message = str(exc)
+    if m := _NOT_NULL.search(message):
+        return StoreError(m.group(1), m.group(2), record.get(m.group(2)), "required", row)
+    if m := _CHECK.search(message):
+        field = m.group(1)
+        return StoreError(table, field, record.get(field), "out of range or not allowed", row)
+    if m := _UNIQUE.search(message):
+        fields = [f.split(".")[-1] for f in m.group(1).split(", ")]
+        value = tuple(record.get(f) for f in fields) if len(fields) > 1 else record.get(fields[0])
+        return StoreError(table, ", ".join(fields), value, "duplicate of an existing row", row)
+    if "FOREIGN KEY" in message and conn is not None:
+        for fk in conn.execute(f"PRAGMA foreign_key_list([{table}])").fetchall():
+            parent, column, parent_column = fk[2], fk[3], fk[4]
+            value = record.get(column)
+            exists = conn.execute(
+                f"SELECT 1 FROM [{parent}] WHERE [{parent_column}] = ?", (value,)).fetchone()
+            if value is not None and exists is None:
+                return StoreError(table, column, value, f"no such {parent} row", row)
+    return StoreError(table, None, None, message, row)
+
+
+def _typed(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    for column in schema.DATE_COLUMNS.get(table, ()):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], format="%Y-%m-%d")
+    for column in schema.BOOL_COLUMNS.get(table, ()):
+        if column in frame:
+            frame[column] = frame[column].astype(bool)
+    return frame

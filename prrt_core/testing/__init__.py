@@ -1,0 +1,1 @@
+"""Test fixtures that ship with the library: an analytic SPECT/CT phantom written as DICOM."""
