@@ -6,10 +6,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.support import APP
 from prrt_core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 
 
 def run_app(timeout: float = 60) -> AppTest:

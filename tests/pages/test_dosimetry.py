@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import support
 from prrt_core.testing import phantom
 from prrt_core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PH = phantom.default_phantom()
 
 
@@ -25,10 +24,7 @@ def uploads(tmp_path_factory):
 
 
 def open_page(timeout: float = 60) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.switch_page("pages/dosimetry.py").run()
-    assert not at.exception
-    return at
+    return support.open_page("pages/dosimetry.py", timeout=timeout)
 
 
 def compute(at: AppTest, files) -> AppTest:

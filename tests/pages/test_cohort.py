@@ -7,24 +7,17 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import support
 from prrt_core import cohort
 from prrt_core.charts import cohort as cohort_charts
 from prrt_core.clinical import survival
 from prrt_core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PAGE = "pages/cohort.py"
 
 
 def open_page(section: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page(PAGE)
-    if section:
-        at.session_state["cohort_section"] = section
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return support.open_page(PAGE, session={"cohort_section": section} if section else None)
 
 
 def table_by_first_column(at: AppTest, header: str):

@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from tests.support import navigate, visit
 from prrt_core import cohort
+from tests.support import navigate, visit
 from prrt_core.clinical import survival
+from tests.support import navigate, visit
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser
@@ -17,10 +20,8 @@ pytestmark = pytest.mark.browser
 
 def open_cohort_page(page, url: str) -> None:
     """Home first (the app's entry point), then the page through the navigation menu."""
-    page.goto(url)
-    page.get_by_role("heading", name="Salvage PRRT Board").wait_for()
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Cohort statistics").click()
-    page.get_by_role("heading", name="Cohort statistics").wait_for()
+    visit(page, url, "Salvage PRRT Board")
+    navigate(page, "Cohort statistics", "Cohort statistics")
 
 
 def pfs_salvage_medians(db) -> tuple[str, str]:

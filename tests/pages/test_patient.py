@@ -11,23 +11,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests import support
 from prrt_core import projection
 from prrt_core.clinical import response
 from prrt_core.clinical import toxicity
 from prrt_core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 
 
 def open_patient_page(link_patient: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if link_patient:
-        at.query_params["patient"] = link_patient
-    at.run()
-    at.switch_page("pages/patient.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return support.open_page("pages/patient.py", query={"patient": link_patient} if link_patient else None)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -9,8 +9,11 @@ import datetime as dt
 
 import pytest
 
+from tests.support import visit
 from prrt_core.clinical import eligibility
+from tests.support import visit
 from prrt_core import views as pv
+from tests.support import visit
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser
@@ -22,11 +25,6 @@ def tables_of(app_server) -> dict:
     assert app_server["db"].exists()
     with Store(app_server["db"]) as store:
         return store.read_all()
-
-
-def open_page(page, url: str, path: str, heading: str) -> None:
-    page.goto(url + path)
-    page.get_by_role("heading", name=heading).wait_for()
 
 
 def test_deep_link_as_first_request_opens_the_patient(tmp_path, page, private_app):
@@ -59,7 +57,7 @@ def no_exception(page) -> None:
 
 
 def test_patient_review_choose_patient_and_download_summary(app_server, page):
-    open_page(page, app_server["url"], "/patient?patient=NET-004", "Patient review")
+    visit(page, app_server["url"] + "/patient?patient=NET-004", "Patient review")
     tables = tables_of(app_server)
     head = pv.header(tables, "NET-004")
     metric(page, "Cumulative kidney dose (Gy)").get_by_text(f"{head.kidney_dose.value_gy:.1f}", exact=True).wait_for()
@@ -88,7 +86,7 @@ def test_patient_review_choose_patient_and_download_summary(app_server, page):
 
 
 def test_planner_decision_point_scenario_and_verdict(app_server, page):
-    open_page(page, app_server["url"], "/planner?patient=NET-004", "Salvage planner")
+    visit(page, app_server["url"] + "/planner?patient=NET-004", "Salvage planner")
     tables = tables_of(app_server)
     choose_patient(page, "NET-005")
     page.get_by_role("button", name="Day before first salvage cycle: 2021-10-17").click()

@@ -11,22 +11,16 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests import support
 from prrt_core.projection import KidneyModelSettings
 from prrt_core.clinical import eligibility
 from prrt_core import projection
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 CONFIG = eligibility.load_config()
 
 
 def open_planner(patient_id: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["patient"] = patient_id
-    at.run()
-    at.switch_page("pages/planner.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return support.open_page("pages/planner.py", query={"patient": patient_id})
 
 
 def click(at: AppTest, label_start: str) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from prrt_core import importer
+from tests.support import REPO
 from prrt_core.store import schema
 from prrt_core.store import Store, StoreError
 
-REPO = Path(__file__).resolve().parents[1]
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
 
 
@@ -88,7 +88,6 @@ def test_threads_importing_at_once_lose_nothing(db):
 def test_processes_importing_at_once_lose_nothing(db, tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(REPO)!r})
         from prrt_core import importer
         from prrt_core.store import Store
         k = int(sys.argv[1])
@@ -100,7 +99,7 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
                 importer.import_files(store, [("patients.csv", patients.encode()),
                                                ("labs.csv", rows.encode())], user=f"proc{{k}}")
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stderr=subprocess.PIPE)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stderr=subprocess.PIPE, cwd=REPO)
              for k in range(4)]
     for p in procs:
         _, err = p.communicate(timeout=60)
@@ -128,9 +127,8 @@ def test_concurrent_edits_of_one_row_the_second_is_refused_not_lost(db):
 
 
 CHILD = """
-import sys, time
+import time
 from pathlib import Path
-sys.path.insert(0, {repo!r})
 from prrt_core import importer
 from prrt_core.importer import importers as implementation
 from prrt_core.store import Store
@@ -155,9 +153,9 @@ def test_import_killed_during_its_transaction_leaves_the_database_as_before(db, 
     before, marker = counts(db), tmp_path / "marker"
     with Store(db) as store:
         revision = store.revision
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO), marker=str(marker),
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(marker=str(marker),
                                                                   db=str(db), labs=str(labs))],
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, cwd=REPO)
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert child.poll() is None, child.stderr.read().decode()

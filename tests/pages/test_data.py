@@ -6,11 +6,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests import support
+from tests.support import APP
 from prrt_core.store import backup
 from prrt_core.store import Store
 
-REPO = Path(__file__).resolve().parents[1]
-APP = str(REPO / "app.py")
 PAGE = "pages/data.py"
 AUTH = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-secret",
                  "client_id": "id", "client_secret": "secret",
@@ -21,14 +21,7 @@ GOOD = b"patient_id,sex,primary_site,hypertension,diabetes\nNEW-1,F,lung,0,0\n"
 
 
 def open_page(user: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if user is not None:
-        at.secrets = AUTH
-        at.user = user
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return support.open_page(PAGE, secrets=AUTH if user is not None else None, user=user)
 
 
 def problem_table(at: AppTest):

@@ -1,0 +1,104 @@
+"""Helpers shared by the test tiers: where the app is, opening a page in AppTest, running
+``streamlit run app.py`` on a free loopback port, and Chromium's launch flags."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")  # AppTest resolves relative paths against the test file: always absolute
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic", "--disable-dev-shm-usage"]
+
+
+def open_page(page: str | None = None, *, query: Mapping[str, str] | None = None,
+              session: Mapping[str, object] | None = None, secrets: Mapping | None = None,
+              user: Mapping | None = None, timeout: float = 60, check: bool = True) -> AppTest:
+    """Run app.py in AppTest as a first visit would, then switch to ``page`` (e.g. "pages/data.py").
+
+    ``query``: URL query parameters; ``session``: session-state values set before the page
+    runs; ``secrets``/``user``: a sign-in configuration and the signed-in user's claims.
+    With ``check`` the page must run without an uncaught exception.
+    """
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    if secrets is not None:
+        at.secrets = dict(secrets)
+    if user is not None:
+        at.user = dict(user)
+    at.run()
+    if page is not None:
+        for key, value in (session or {}).items():
+            at.session_state[key] = value
+        at.switch_page(page).run()
+    if check:
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_app(db: Path, log_dir: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` headless on a free loopback port against ``db``; yields the URL.
+
+    Waits for ``/_stcore/health`` to answer ``ok``; stops the server afterwards.
+    """
+    port = free_port()
+    env = os.environ | {"PRRT_DB": str(db)}
+    log_path = log_dir / f"streamlit-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", APP,
+             "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.read().decode().strip() == "ok":
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def visit(page, url: str, heading: str) -> None:
+    """Load ``url`` in a Playwright page and wait until the page heading ``heading`` shows."""
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for()
+
+
+def navigate(page, link: str, heading: str) -> None:
+    """Follow the sidebar navigation link ``link`` and wait for the page heading ``heading``."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading).wait_for()
