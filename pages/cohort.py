@@ -9,7 +9,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from pages import common
+from ui import database, navigation
 from prrt_core.charts import export as chart_export
 from prrt_core import cohort
 from prrt_core.datasets import demo
@@ -19,14 +19,14 @@ from prrt_core.clinical import survival
 from prrt_core.cohort import table1
 from prrt_core.charts import cohort as charts
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
 EXPORT_HELP = "Rendered on the server from the chart's Vega-Lite spec with vl-convert-python."
 SECTIONS = ["Table 1", "Toxicity", "Response", "Survival", "Dose", "Published vs this cohort"]
 
 
 # The store's tables, unpickled from common's cache at most once per script run.
-_tables = functools.cache(common.tables)
+_tables = functools.cache(database.tables)
 
 
 @st.cache_data(show_spinner="Computing per-patient figures ...", max_entries=2)
@@ -88,12 +88,12 @@ def _downloads(name: str, table: pd.DataFrame | None = None, chart=None) -> None
                                on_click="ignore", icon=":material/image:", help=EXPORT_HELP)
 
 
-key = common.store_revision()
+key = database.store_revision()
 attributes = _attributes(*key)
 options = cohort.filter_options(attributes)
 
 st.title("Cohort statistics")
-common.demo_notice()
+database.demo_notice()
 if attributes.empty:
     st.info("No patients in the database yet: import data on the data page or load the demo cohort.")
     st.stop()

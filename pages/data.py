@@ -7,19 +7,19 @@ import datetime as dt
 
 import streamlit as st
 
-from pages import common, identity
+from ui import database, identity, navigation
 from prrt_core.store import access
 from prrt_core.store import backup
 from prrt_core import importer
 from prrt_core.store import Store
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
 actor = identity.current_actor()
-path, revision = common.store_revision()
+path, revision = database.store_revision()
 
 st.title("Data")
-common.demo_notice()
+database.demo_notice()
 
 
 @st.cache_data(show_spinner="Checking every row ...", max_entries=2)
@@ -30,7 +30,7 @@ def _check(db: str, rev: int, files: tuple[tuple[str, bytes], ...]) -> importer.
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _editable(db: str, rev: int, table: str, patient: str | None):
-    return importer.editable_frame(common.tables(), table, patient)
+    return importer.editable_frame(database.tables(), table, patient)
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -133,7 +133,7 @@ with tab_import:
 with tab_edit:
     left, right = st.columns(2)
     table = left.selectbox("Table", list(importer.TABLES), key="edit_table")
-    patients = ["All patients"] + sorted(common.tables()["patients"]["patient_id"])
+    patients = ["All patients"] + sorted(database.tables()["patients"]["patient_id"])
     who = right.selectbox("Patient", patients, key="edit_patient")
     spec = importer.TABLES[table]
     config = {c.name: _column(c) for c in spec.columns} | {"_pk": None}
@@ -158,7 +158,7 @@ with tab_edit:
             elif plan.deletes.get(table):
                 st.session_state["pending_delete"] = {
                     "table": table, "original": original, "edited": edited,
-                    "text": importer.delete_text(common.tables(), plan, table)}
+                    "text": importer.delete_text(database.tables(), plan, table)}
             else:
                 _write("Saved.", "the table", lambda store: importer.commit_edits(
                     store, table, original, edited, user=actor.name))

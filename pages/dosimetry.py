@@ -5,7 +5,7 @@ import hashlib
 
 import streamlit as st
 
-from pages import common, identity
+from ui import database, identity, navigation
 from prrt_core import dicom
 from prrt_core.charts import dosimetry as dosimetry_charts
 from prrt_core.views import dosimetry as dose_view
@@ -14,10 +14,10 @@ from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
 from prrt_core.store import Store, StoreError
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
 st.title("Dosimetry")
-common.demo_notice()
+database.demo_notice()
 st.caption("Quantitative SPECT/CT at two or more time points (NM RECON TOMO in Bq/mL or counts, or PET), "
            "VOIs as DICOM SEG, RTSTRUCT or a NIfTI label map (TotalSegmentator), or an RTDOSE from other "
            "software. Files may have any name; a zip of a folder works too. Patient names, IDs and birth "
@@ -30,8 +30,8 @@ SOURCE_LABELS = {"voxel": "Voxel mean (local deposition)", "organ": "Organ level
 def _take_upload() -> None:
     files = [(f.name, f.getvalue()) for f in st.session_state.get("dosimetry_upload") or []]
     digest = hashlib.sha256()
-    for name, data in files:
-        digest.update(name.encode() + len(data).to_bytes(8, "little") + hashlib.sha256(data).digest())
+    for name, content in files:
+        digest.update(name.encode() + len(content).to_bytes(8, "little") + hashlib.sha256(content).digest())
     st.session_state["dosimetry_files"] = files
     st.session_state["dosimetry_digest"] = digest.hexdigest()
 
@@ -132,7 +132,7 @@ elif not result.dvh.empty:
 
 if identity.can_write():
     st.subheader("Save to a cycle")
-    tables = common.tables()
+    tables = database.tables()
     patients = sorted(tables["patients"]["patient_id"])
     if not patients:
         st.info("The database has no patients yet.")
@@ -150,7 +150,7 @@ if identity.can_write():
                "(same organ and label) are updated, with the change in the audit log.")
     if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
         try:
-            with Store(common.db_path()) as store:
+            with Store(database.db_path()) as store:
                 done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number, user=identity.current_user(),
                                            source=source)
         except (StoreError, ValueError) as exc:

@@ -4,14 +4,14 @@ import math
 
 import streamlit as st
 
-from pages import common
+from ui import database, navigation
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
-overview = common.cohort_overview()
+overview = database.cohort_overview()
 
 st.title("Salvage PRRT Board")
-common.demo_notice()
+database.demo_notice()
 st.caption("Decision support for further (salvage) cycles of 177Lu-DOTATATE in metastatic "
            "neuroendocrine tumours.")
 
@@ -41,7 +41,7 @@ st.markdown(
     "factors), and an eligibility checklist.\n"
     "- **Cohort statistics**: Table 1, toxicity, response and Kaplan–Meier PFS and OS.")
 
-others = [page for page in common.PAGES if page[0] != "pages/home.py"]
+others = [page for page in navigation.PAGES if page[0] != "pages/home.py"]
 if others:
     st.subheader("Pages")
     for path, title, icon in others:

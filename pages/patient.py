@@ -7,13 +7,13 @@ import functools
 
 import streamlit as st
 
-from pages import common
+from ui import database, navigation, patient_picker
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
 from prrt_core import views as pv
 from prrt_core.views import report
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
 COLOUR = {"below": "green", "near": "orange", "over": "red", "unknown": "gray"}
 STATUS_TEXT = {"below": "below the limit", "near": "one more cycle would cross", "over": "at or over the limit",
@@ -24,12 +24,12 @@ MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~:$"}
 
 @st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
 def _review(revision: tuple[str, int], patient_id: str) -> pv.PatientReview:
-    return pv.review(common.tables(), patient_id)
+    return pv.review(database.tables(), patient_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _decision_dates(revision: tuple[str, int], patient_id: str) -> dict:
-    return pv.decision_dates(common.tables(), patient_id)
+    return pv.decision_dates(database.tables(), patient_id)
 
 
 def _summary(review: pv.PatientReview, tables: dict, as_of: dt.date | None, scenario: pv.Scenario,
@@ -48,13 +48,13 @@ def _chart_specs(revision: tuple[str, int], patient_id: str) -> dict[str, dict]:
 
 
 st.title("Patient review")
-common.demo_notice()
+database.demo_notice()
 top = st.columns([2, 3])
 with top[0]:
-    patient_id = common.patient_picker()
+    patient_id = patient_picker.patient_picker()
 if patient_id is None:
     st.stop()
-revision = common.store_revision()
+revision = database.store_revision()
 rv = _review(revision, patient_id)
 head, state = rv.header, rv.status
 facts = pv.header_facts(head)
@@ -66,7 +66,7 @@ if chosen and chosen["patient_id"] == patient_id:
 else:
     as_of, scenario = _decision_dates(revision, patient_id)["latest"], pv.Scenario()
     origin = "the planner's default scenario"
-summary = functools.partial(_summary, rv, common.tables(), as_of, scenario, common.is_demo())
+summary = functools.partial(_summary, rv, database.tables(), as_of, scenario, database.is_demo())
 with top[1]:
     st.download_button("Download tumour-board summary (HTML)", summary, file_name=f"{patient_id}_board_summary.html",
                        mime="text/html", icon=":material/download:", on_click="ignore",

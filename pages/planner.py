@@ -8,12 +8,12 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from pages import common
+from ui import database, navigation, patient_picker
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
 from prrt_core import views as pv
 
-common.ensure_navigation()
+navigation.ensure_navigation()
 
 SCENARIO_KEY = "planner_scenario"  # read by the patient review page for its summary
 VERDICT = {"eligible": (st.success, ":material/check_circle:"), "caution": (st.warning, ":material/warning:"),
@@ -34,13 +34,13 @@ def _config(mtime_ns: int) -> eligibility.Config:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _dates(revision: tuple[str, int], patient_id: str) -> dict:
-    return pv.decision_dates(common.tables(), patient_id)
+    return pv.decision_dates(database.tables(), patient_id)
 
 
 @st.cache_data(show_spinner="Projecting ...", max_entries=256)
 def _plan(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenario: pv.Scenario) -> pv.Plan:
     config = _config(eligibility.DEFAULT_CONFIG_PATH.stat().st_mtime_ns)
-    return pv.plan(common.tables(), patient_id, as_of, scenario, config=config)
+    return pv.plan(database.tables(), patient_id, as_of, scenario, config=config)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -52,15 +52,15 @@ def _fan_specs(revision: tuple[str, int], patient_id: str, as_of: dt.date, scena
 @st.cache_data(show_spinner=False, max_entries=256)
 def _compare(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenarios: tuple,
              settings: pv.Scenario) -> pd.DataFrame:
-    return pv.compare_scenarios(common.tables(), patient_id, as_of, scenarios, settings)
+    return pv.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings)
 
 
 st.title("Salvage planner")
-common.demo_notice()
-patient_id = common.patient_picker()
+database.demo_notice()
+patient_id = patient_picker.patient_picker()
 if patient_id is None:
     st.stop()
-revision = common.store_revision()
+revision = database.store_revision()
 dates = _dates(revision, patient_id)
 if dates["latest"] is None:
     st.info(f"{patient_id} has no dated record yet: nothing to project.")

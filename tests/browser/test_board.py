@@ -29,7 +29,7 @@ def tables_of(app_server) -> dict:
 
 def test_deep_link_as_first_request_opens_the_patient(tmp_path, page, private_app):
     # Until st.navigation has run once, Streamlit would serve /patient from its legacy
-    # pages/-folder mode (every file of pages/ in the sidebar); pages/common.py reroutes it.
+    # pages/-folder mode (every file of pages/ in the sidebar); ui/navigation.py reroutes it.
     with private_app(tmp_path / "fresh.sqlite") as url:
         page.goto(f"{url}/patient?patient=NET-007")
         page.get_by_role("heading", name="Patient review").wait_for()

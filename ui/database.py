@@ -1,0 +1,88 @@
+"""The store as the pages see it: the database path, first-start demo cohort, cached reads, the demo notice.
+
+Streamlit-side only; every number a page shows is computed in ``prrt_core``.
+Connections are opened per unit of work (never cached across sessions or kept in
+session state); reads are cached with ``st.cache_data`` keyed on the store's
+revision, so any write, from any session or process, invalidates them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from prrt_core import cohort
+from prrt_core.datasets import demo
+from prrt_core.store import Store, default_path
+
+
+def db_path() -> str:
+    return str(default_path().resolve())
+
+
+@st.cache_resource(show_spinner="Preparing the database ...")
+def prepare_store(path: str) -> str:
+    """Create a missing database and fill it with the demo cohort (once per process and path).
+
+    An existing file is only migrated: an empty clinic database stays empty.
+    """
+    missing = not Path(path).exists()
+    with Store(path) as store:
+        if missing:
+            demo.load(store, user="app first start")
+    return path
+
+
+def revision(path: str) -> int:
+    with Store(path) as store:
+        return store.revision
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _read_all(path: str, revision: int) -> dict[str, pd.DataFrame]:
+    with Store(path) as store:
+        return store.read_all()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _is_demo(path: str, revision: int) -> bool:
+    with Store(path) as store:
+        return store.is_demo
+
+
+def tables() -> dict[str, pd.DataFrame]:
+    """Every clinical table of the current store (cached until the next write)."""
+    path = prepare_store(db_path())
+    return _read_all(path, revision(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def overview(path: str, revision: int) -> cohort.CohortOverview:
+    t = _read_all(path, revision)
+    return cohort.overview(t["patients"], t["cycles"], t["dosimetry"])
+
+
+def cohort_overview() -> cohort.CohortOverview:
+    path = prepare_store(db_path())
+    return overview(path, revision(path))
+
+
+def store_revision() -> tuple[str, int]:
+    """(database path, revision): the cache key of everything computed from the store."""
+    path = prepare_store(db_path())
+    return path, revision(path)
+
+
+def is_demo() -> bool:
+    """Whether the loaded data is the synthetic demo cohort."""
+    return _is_demo(*store_revision())
+
+
+def demo_notice() -> None:
+    """A visible banner while the synthetic demo cohort is loaded; call it on every page."""
+    if is_demo():
+        st.warning("**Demo data.** This is a synthetic cohort generated to resemble a published "
+                   "study (BMC Cancer 2019;19:788). It contains no real patients and must not be "
+                   "used for clinical decisions.", icon=":material/science:")

@@ -1,0 +1,65 @@
+"""Navigation: the page list, and the one work-around for Streamlit's legacy ``pages/`` mode.
+
+Streamlit-side only. See docs/architecture.md, "Navigation and the pages/ folder".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import streamlit as st
+
+from ui import identity
+
+NAVIGATED_KEY = "app_navigation_ran"  # set by app.py: this session has been through it
+_run = threading.local()  # .in_app: this script run is app.py running the page
+
+
+@contextlib.contextmanager
+def through_app() -> Iterator[None]:
+    """app.py runs the chosen page inside this: the page then skips the preamble app.py did."""
+    st.session_state[NAVIGATED_KEY] = True
+    _run.in_app = True
+    try:
+        yield
+    finally:
+        _run.in_app = False
+
+
+def ensure_navigation() -> None:
+    """First call on every page: when app.py is not running it, do what app.py does.
+
+    Until ``st.navigation`` has run once in the process, Streamlit treats a
+    ``pages/`` folder beside the main script as a legacy multipage app: a first
+    request for ``/patient?patient=...`` would run pages/patient.py on its own,
+    skipping app.py and listing every file of the folder in the sidebar
+    (streamlit 1.67, runtime/scriptrunner/script_runner.py ``_mpa_v1``; AppTest
+    re-enters that mode on every run). A session that has never been through
+    app.py is rerun through it, which resolves the same URL; otherwise the page
+    shows who is working and applies the sign-in gate itself, so no page shows
+    data without a role however it is reached.
+    """
+    if getattr(_run, "in_app", False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if not st.session_state.get(NAVIGATED_KEY):
+            st.rerun()
+    actor = identity.current_actor()
+    with st.sidebar:
+        identity.identity_sidebar(actor)
+    identity.require_sign_in(actor)
+
+# (path relative to app.py, title, icon): the pages that exist, in menu order.
+PAGES = (
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/patient.py", "Patient review", ":material/person:"),
+    ("pages/planner.py", "Salvage planner", ":material/calculate:"),
+    ("pages/cohort.py", "Cohort statistics", ":material/monitoring:"),
+    ("pages/dosimetry.py", "Dosimetry", ":material/radiology:"),
+    ("pages/data.py", "Data", ":material/database:"),
+)
