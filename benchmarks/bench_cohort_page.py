@@ -31,7 +31,7 @@ from prrt_core.cohort import published
 from prrt_core.clinical import response
 from prrt_core.clinical import survival
 from prrt_core.cohort import table1
-from prrt_core.store import Store
+from prrt_core.store import Store, access
 
 N_PATIENTS = 10_000
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def big_database(n_patients: int = N_PATIENTS) -> Path:
     if not path.exists():
         partial = folder / f"cohort_{n_patients}.{os.getpid()}.partial"
         with Store(partial) as store:
-            demo.load(store, n_patients=n_patients, user="benchmark")
+            demo.load(store, actor=access.Actor("benchmark", access.Role.EDITOR), n_patients=n_patients)
             store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         partial.rename(path)
     return path

@@ -1,6 +1,6 @@
 """Data: import, edit, export and back up the clinical record; the audit log.
 
-Checks and writes live in prrt_core; writes use a Store with this session's actor.
+Checks and writes live in prrt_core; every write names this session's actor.
 """
 
 import datetime as dt
@@ -61,7 +61,7 @@ def _write(message: str, what: str, commit) -> None:
     """``commit(store)`` as this session's actor: the problems, or rerun with a summary."""
     st.session_state.pop("pending_delete", None)
     try:
-        with Store(path, actor=actor) as store:
+        with Store(path) as store:
             plan = commit(store)
     except importer.ImportRejected as exc:
         return _problems(exc.plan, what)
@@ -77,7 +77,7 @@ def _confirm_delete() -> None:
     left, right = st.columns(2)
     if left.button("Delete", type="primary", key="confirm_delete"):
         _write("Saved.", "the table", lambda store: importer.commit_edits(
-            store, pending["table"], pending["original"], pending["edited"], user=actor.name))
+            store, pending["table"], pending["original"], pending["edited"], actor=actor))
     if right.button("Cancel", key="cancel_delete"):
         st.session_state.pop("pending_delete")
         st.rerun()
@@ -128,7 +128,7 @@ with tab_import:
                 st.dataframe(plan.changes, hide_index=True, width="stretch")
             if st.button(f"Import {plan.n_writes} row(s)", type="primary", key="import"):
                 _write("Imported.", "the files", lambda store: importer.commit_import(
-                    store, importer.read_files(files), user=actor.name))
+                    store, importer.read_files(files), actor=actor))
 
 with tab_edit:
     left, right = st.columns(2)
@@ -161,7 +161,7 @@ with tab_edit:
                     "text": importer.delete_text(database.tables(), plan, table)}
             else:
                 _write("Saved.", "the table", lambda store: importer.commit_edits(
-                    store, table, original, edited, user=actor.name))
+                    store, table, original, edited, actor=actor))
         if reload.button("Discard changes and reload", key="reload_edits"):
             st.session_state["edit_version"] = st.session_state.get("edit_version", 0) + 1
             st.rerun()

@@ -151,7 +151,7 @@ if identity.can_write():
     if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
         try:
             with Store(database.db_path()) as store:
-                done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number, user=identity.current_user(),
+                done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number, actor=identity.current_actor(),
                                            source=source)
         except (StoreError, ValueError) as exc:
             st.error(f"Nothing was stored. {exc}")

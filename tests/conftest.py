@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prrt_core.datasets import demo
+from tests.support import editor
 from prrt_core.store import Store
 
 
@@ -16,7 +17,7 @@ def demo_db(tmp_path_factory) -> Path:
     """A database file holding the 35-patient demo cohort (read-only for tests)."""
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     with Store(path) as store:
-        demo.load(store)
+        demo.load(store, actor=editor("demo"))
     return path
 
 

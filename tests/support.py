@@ -14,6 +14,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from prrt_core.store.access import Actor, Role
+
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")  # AppTest resolves relative paths against the test file: always absolute
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,3 +104,8 @@ def navigate(page, link: str, heading: str) -> None:
     """Follow the sidebar navigation link ``link`` and wait for the page heading ``heading``."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
     page.get_by_role("heading", name=heading).wait_for()
+
+
+def editor(name: str = "test") -> Actor:
+    """A writer for tests: an editor named ``name`` (the audit log records it)."""
+    return Actor(name, Role.EDITOR, "system")

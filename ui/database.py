@@ -15,7 +15,10 @@ import streamlit as st
 
 from prrt_core import cohort
 from prrt_core.datasets import demo
-from prrt_core.store import Store, default_path
+from prrt_core.store import Store, access, default_path
+
+# The writer of the demo cohort that the app creates on its first start with no database.
+FIRST_START = access.Actor("app first start", access.Role.EDITOR, "system")
 
 
 def db_path() -> str:
@@ -31,7 +34,7 @@ def prepare_store(path: str) -> str:
     missing = not Path(path).exists()
     with Store(path) as store:
         if missing:
-            demo.load(store, user="app first start")
+            demo.load(store, actor=FIRST_START)
     return path
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from prrt_core.cli.common import command_actor, database_path
 from prrt_core.views import dosimetry as dose_view
 from prrt_core.importer import dosimetry_results
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
 from prrt_core.dicom import DicomError
-from prrt_core.store import Store, StoreError, default_path
+from prrt_core.store import Store, StoreError
 
 
 def _datetime(text: str) -> dt.datetime:
@@ -103,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{label:28} {value:8.2f}   {detail}")
         if args.patient is None:
             return 0
-        path = getattr(args, "db", None) or default_path()
+        path = database_path(args)
         try:
             with Store(path) as store:
                 done = dosimetry_results.save_to_cycle(store, result, args.patient, args.cycle,
-                                           user=getattr(args, "user", None) or "cli", source=args.dose_source)
+                                                       actor=command_actor(args), source=args.dose_source)
         except (StoreError, ValueError) as exc:
             print(f"error: {exc}; nothing stored", file=sys.stderr)
             return 1

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from prrt_core.cli.common import command_actor, database_path
 from prrt_core.store import backup
 from prrt_core import importer
-from prrt_core.store.access import AccessDenied, Actor, Role
-from prrt_core.store import Store, StoreError, default_path
+from prrt_core.store.access import AccessDenied
+from prrt_core.store import Store, StoreError
 
 COMMANDS = ("import", "template", "backup", "restore")
 
@@ -61,8 +62,7 @@ def _print_problems(problems: pd.DataFrame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute one data-management command; returns the process exit code."""
-    path = getattr(args, "db", None) or default_path()
-    actor = Actor(getattr(args, "user", None) or "cli", Role.EDITOR, "cli")
+    path, actor = database_path(args), command_actor(args)
     try:
         if args.command == "template":
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
                   f"'{importer.EXPLANATION_SHEET}')")
         elif args.command == "import":
             parsed = importer.read_paths(args.files)
-            with Store(path, actor=actor) as store:
+            with Store(path) as store:
                 if args.dry_run:
                     plan = importer.check_import(store, parsed)
                     if not plan.ok:
                         _print_problems(plan.problems)
                         return 1
                 else:
-                    plan = importer.commit_import(store, parsed, user=actor.name)
+                    plan = importer.commit_import(store, parsed, actor=actor)
             _print_plan(plan, args.dry_run)
         elif args.command == "backup":
             if not Path(path).exists():

@@ -8,11 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
+from prrt_core.cli.common import command_actor, database_path
 from prrt_core.cli import dicom as cli_dicom
 from prrt_core.cli import import_commands as cli_import
 from prrt_core.datasets import demo
 from prrt_core import projection
-from prrt_core.store import DB_ENV_VAR, Store, StoreError, default_path
+from prrt_core.store import DB_ENV_VAR, Store, StoreError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -81,13 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command in _SELF_CONTAINED:
         return _SELF_CONTAINED[args.command](args)
-    path = args.db or default_path()
+    path = database_path(args)
     try:
         with Store(path) as store:
             if args.command == "init":
                 print(f"{path}: schema version {store.schema_version}")
             elif args.command == "demo":
-                counts = demo.load(store, n_patients=args.patients, seed=args.seed, user=args.user)
+                counts = demo.load(store, actor=command_actor(args), n_patients=args.patients, seed=args.seed)
                 print(f"{path}: demo cohort written: "
                       + ", ".join(f"{n} {table}" for table, n in counts.items()))
             elif args.command == "export":

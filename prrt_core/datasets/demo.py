@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import Store
+from prrt_core.store.access import Actor
 from prrt_core.clinical.survival import km_summary
 from prrt_core.clinical.dates import DAYS_PER_MONTH
 
@@ -488,14 +489,15 @@ def _performance(rng, ids, initial_start, salvage_start) -> pd.DataFrame:
                          "ecog": ecog, "karnofsky_pct": kps})
 
 
-def load(store: Store, *, n_patients: int = DEFAULT_N_PATIENTS, seed: int = DEFAULT_SEED,
-         user: str = "demo") -> dict[str, int]:
-    """Write the demo cohort into an empty store in one transaction and mark it as demo data."""
+def load(store: Store, *, actor: Actor, n_patients: int = DEFAULT_N_PATIENTS,
+         seed: int = DEFAULT_SEED) -> dict[str, int]:
+    """Write the demo cohort into an empty store in one transaction, written by ``actor``, and
+    mark it as demo data."""
     demo = generate(n_patients, seed)
-    with store.transaction():  # the emptiness check and the write are one transaction
+    with store.transaction(actor):  # the emptiness check and the write are one transaction
         if not store.is_empty():
             raise ValueError(f"{store.path}: the store already holds patients; the demo cohort "
                              "is only written into an empty database")
-        return store.insert(demo.tables, user=user, action="demo",
+        return store.insert(demo.tables, actor=actor, action="demo",
                             meta={"dataset": "demo", "demo_seed": str(seed),
                                   "demo_n_patients": str(n_patients)})

@@ -10,6 +10,7 @@ import pandas as pd
 from prrt_core import dosimetry
 from prrt_core.dicom.study_dose import DoseSource, VoxelDosimetry
 from prrt_core.store import Store
+from prrt_core.store.access import Actor
 from prrt_core.views.dosimetry import available_dose_sources
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def save_to_cycle(store: Store, result: VoxelDosimetry, patient_id: str, cycle_number: int, *, user: str,
+def save_to_cycle(store: Store, result: VoxelDosimetry, patient_id: str, cycle_number: int, *, actor: Actor,
                   source: DoseSource = DoseSource.VOXEL) -> pd.DataFrame:
     """Write the dosimetry rows of one cycle in one transaction: update rows that exist
     (same cycle, organ, label), insert the others. Returns what was done per row."""
@@ -92,19 +93,19 @@ def save_to_cycle(store: Store, result: VoxelDosimetry, patient_id: str, cycle_n
     existing = store.read("dosimetry", patient_id=patient_id)
     existing = existing[existing["cycle_id"] == cycle_id].set_index(["organ", "label"])["dosimetry_id"]
     actions = []
-    with store.transaction():
+    with store.transaction(actor):
         new = []
         for row in rows.to_dict(orient="records"):
             key = (row["organ"], row["label"])
             if key in existing.index:
                 changes = {k: row[k] for k in ("dose_gy", "t_eff_h", "method", "provenance")}
-                store.update("dosimetry", int(existing.loc[key]), changes, user=user)
+                store.update("dosimetry", int(existing.loc[key]), changes, actor=actor)
                 actions.append("updated")
             else:
                 new.append(row)
                 actions.append("inserted")
         if new:
-            store.insert({"dosimetry": new}, user=user)
+            store.insert({"dosimetry": new}, actor=actor)
     logger.info("dosimetry saved: %d rows for one cycle (%s)", len(rows), source)
     return rows[["organ", "label", "dose_gy", "t_eff_h"]].assign(action=actions).rename(
         columns={"organ": "Organ", "label": "Label", "dose_gy": "Dose (Gy)", "t_eff_h": "T_eff (h)",

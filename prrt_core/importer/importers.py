@@ -57,6 +57,7 @@ import pandas as pd
 from prrt_core.errors import ImportRejected
 from prrt_core.store import schema
 from prrt_core.store import Store
+from prrt_core.store.access import Actor
 
 log = logging.getLogger(__name__)
 
@@ -1078,11 +1079,11 @@ def _plan(store: Store, parsed: Parsed) -> Plan:
     return plan
 
 
-def _apply(store: Store, plan: Plan, *, user: str, action: str) -> None:
-    """Write a checked plan (call inside ``store.transaction()``): deletes, updates, inserts."""
+def _apply(store: Store, plan: Plan, *, actor: Actor, action: str) -> None:
+    """Write a checked plan as ``actor`` (call inside ``store.transaction(actor)``): deletes, updates, inserts."""
     for name in reversed(schema.CLINICAL_TABLES):
         for pk in plan.deletes.get(name, ()):
-            store.delete(name, pk, user=user)
+            store.delete(name, pk, actor=actor)
     for name in schema.CLINICAL_TABLES:
         for pk, changes in plan.updates.get(name, ()):
             if name == "dosimetry" and {"patient_id", "cycle_number"} & set(changes):
@@ -1092,7 +1093,7 @@ def _apply(store: Store, plan: Plan, *, user: str, action: str) -> None:
                 pid, number = changes.pop("patient_id", row[0]), changes.pop("cycle_number", row[1])
                 changes["cycle_id"] = _cycle_ids(store).get((pid, int(number)))
             if changes:
-                store.update(name, pk, changes, user=user)
+                store.update(name, pk, changes, actor=actor)
         rows = plan.inserts.get(name)
         if rows is not None and len(rows):
             if name == "dosimetry":
@@ -1100,7 +1101,7 @@ def _apply(store: Store, plan: Plan, *, user: str, action: str) -> None:
                 rows = rows.assign(cycle_id=[ids[(p, int(c))] for p, c in
                                              zip(rows["patient_id"], rows["cycle_number"])])
                 rows = rows.drop(columns=["patient_id", "cycle_number"])
-            store.insert({name: rows}, user=user, action=action, audit_rows=True)
+            store.insert({name: rows}, actor=actor, action=action, audit_rows=True)
 
 
 def _cycle_ids(store: Store) -> dict[tuple[str, int], int]:
@@ -1113,26 +1114,26 @@ def check_import(store: Store, parsed: Parsed) -> Plan:
     return _plan(store, parsed)
 
 
-def commit_import(store: Store, parsed: Parsed, *, user: str) -> Plan:
+def commit_import(store: Store, parsed: Parsed, *, actor: Actor) -> Plan:
     """Validate again under the write lock and write everything in one transaction.
 
     Raises :class:`ImportRejected` (nothing written) when any problem is found, and
-    ``access.AccessDenied`` when the store's actor is not an editor.
+    ``AccessDenied`` when ``actor`` is not an editor.
     """
-    with store.transaction():
+    with store.transaction(actor):
         plan = _plan(store, parsed)
         if not plan.ok:
             raise ImportRejected(plan)
-        _apply(store, plan, user=user, action="import")
-    log.info("import by %s: %d rows written", user, plan.n_writes)
+        _apply(store, plan, actor=actor, action="import")
+    log.info("import: %d rows written", plan.n_writes)
     return plan
 
 
-def import_files(store: Store, files: Iterable[tuple[str, bytes]], *, user: str,
+def import_files(store: Store, files: Iterable[tuple[str, bytes]], *, actor: Actor,
                  dry_run: bool = False) -> Plan:
     """Read, validate and (unless ``dry_run``) write files; see :func:`commit_import`."""
     parsed = read_files(files)
-    return check_import(store, parsed) if dry_run else commit_import(store, parsed, user=user)
+    return check_import(store, parsed) if dry_run else commit_import(store, parsed, actor=actor)
 
 
 # ---- editing (the Data page) ------------------------------------------------
@@ -1227,15 +1228,15 @@ def check_edits(store: Store, table: str, original: pd.DataFrame, edited: pd.Dat
 
 
 def commit_edits(store: Store, table: str, original: pd.DataFrame, edited: pd.DataFrame, *,
-                 user: str) -> Plan:
+                 actor: Actor) -> Plan:
     """Write the edits in one transaction after re-checking them, and refusing rows that
     someone else changed since ``original`` was read. Raises :class:`ImportRejected`."""
-    with store.transaction():
+    with store.transaction(actor):
         plan = _edit_plan(store, table, original, edited, conflicts=True)
         if not plan.ok:
             raise ImportRejected(plan)
-        _apply(store, plan, user=user, action="insert")
-    log.info("edit of %s by %s: %d rows written", table, user, plan.n_writes)
+        _apply(store, plan, actor=actor, action="insert")
+    log.info("edit of %s: %d rows written", table, plan.n_writes)
     return plan
 
 

@@ -187,7 +187,7 @@ def restore(backup_path: str | os.PathLike, target: str | os.PathLike, *, actor:
     backup_path, target = Path(backup_path), Path(target)
     info = check_backup(backup_path)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    with Store(target, actor=actor) as live:
+    with Store(target) as live:
         revision_before = live.revision
     saved = backup(target, target.with_name(f"{target.stem}.pre-restore-{stamp}.sqlite"))
     src = sqlite3.connect(backup_path)
@@ -199,7 +199,7 @@ def restore(backup_path: str | os.PathLike, target: str | os.PathLike, *, actor:
     finally:
         src.close()
         dst.close()
-    with Store(target, actor=actor) as store, store.transaction():
+    with Store(target) as store, store.transaction(actor):
         audit_id = max(revision_before, store.revision) + 1
         store.conn.execute(
             "INSERT INTO audit (audit_id, at_utc, user, action, table_name, row_key, after_json) "

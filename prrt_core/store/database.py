@@ -9,9 +9,10 @@ and leaves the file exactly as it was.
 Connections are never shared between threads or kept at import time: open a
 ``Store`` where you need it and close it (``with Store(path) as store:``).
 
-Every write checks the store's actor (``Store(path, actor=Actor(...))``): only an
-editor may write (``access.require_editor``). The default actor is the system
-editor, so programs (the command line, the demo loader) write as before.
+Every write names its writer: ``transaction``, ``insert``, ``update`` and ``delete`` take
+a required ``actor`` (``access.Actor``); only an editor may write
+(``access.require_editor``), and the audit log records the actor's name. There is no
+default writer: the command line and the demo loader pass theirs explicitly.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import sqlite_utils
 from prrt_core.errors import StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
-from prrt_core.store.access import SYSTEM, Actor, require_editor
+from prrt_core.store.access import Actor, require_editor
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,7 @@ _CHECK = re.compile(r"CHECK constraint failed: (\w+)")
 class Store:
     """One open SQLite store. Use as a context manager; not shared across threads."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True,
-                 actor: Actor = SYSTEM):
-        self.actor = actor
+    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True):
         self.path = Path(path) if path is not None else default_path()
         if os.fspath(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,9 +217,10 @@ class Store:
 
     # ---- writes ---------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["Store"]:
-        """One IMMEDIATE transaction (savepoint when nested): all or nothing. Editors only."""
-        require_editor(self.actor)
+    def transaction(self, actor: Actor) -> Iterator["Store"]:
+        """One IMMEDIATE transaction (savepoint when nested) written by ``actor``: all or nothing.
+        Editors only."""
+        require_editor(actor)
         if self.conn.in_transaction:
             with self.db.atomic():
                 yield self
@@ -234,7 +234,7 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
-    def insert(self, rows_by_table: Mapping[str, TableRows], *, user: str,
+    def insert(self, rows_by_table: Mapping[str, TableRows], *, actor: Actor,
                action: str = "insert", meta: Mapping[str, str] | None = None,
                audit_rows: bool = False) -> dict[str, int]:
         """Insert rows into several tables in one transaction; returns rows per table.
@@ -244,12 +244,12 @@ class Store:
         The audit log gets one row per table, or with ``audit_rows`` one row per
         inserted row (its key and values).
         """
-        require_editor(self.actor)
+        user = require_editor(actor).name
         batches = {t: _records(rows_by_table[t]) for t in self._ordered(rows_by_table)}
         for table, records in batches.items():
             self._check_columns(table, records)
         try:
-            with self.transaction():
+            with self.transaction(actor):
                 for table, records in batches.items():
                     if audit_rows:
                         self._insert_audited(table, records, user, action)
@@ -266,12 +266,12 @@ class Store:
             raise self._diagnose(batches, exc) from exc
         return {t: len(r) for t, r in batches.items()}
 
-    def update(self, table: str, key: Any, changes: Mapping[str, Any], *, user: str) -> None:
+    def update(self, table: str, key: Any, changes: Mapping[str, Any], *, actor: Actor) -> None:
         """Change some fields of one row (by primary key), audited with before and after."""
-        require_editor(self.actor)
+        user = require_editor(actor).name
         self._check_columns(table, [changes])
         pk = schema.PRIMARY_KEYS[table]
-        with self.transaction():
+        with self.transaction(actor):
             before = self._row(table, key)
             try:
                 self.db[table].update(key, {k: _plain(v) for k, v in changes.items()})
@@ -280,11 +280,11 @@ class Store:
             after = self._row(table, key)
             self._audit(user, "update", table, f"{pk}={key}", before, after)
 
-    def delete(self, table: str, key: Any, *, user: str) -> None:
+    def delete(self, table: str, key: Any, *, actor: Actor) -> None:
         """Delete one row (children cascade), audited with the row as it was."""
-        require_editor(self.actor)
+        user = require_editor(actor).name
         pk = schema.PRIMARY_KEYS[table]
-        with self.transaction():
+        with self.transaction(actor):
             before = self._row(table, key)
             self.db[table].delete(key)
             self._audit(user, "delete", table, f"{pk}={key}", before, None)

@@ -11,9 +11,7 @@ import pytest
 
 from tests.support import visit
 from prrt_core.clinical import eligibility
-from tests.support import visit
 from prrt_core import views as pv
-from tests.support import visit
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser

@@ -10,9 +10,7 @@ from playwright.sync_api import expect
 
 from tests.support import navigate, visit
 from prrt_core import cohort
-from tests.support import navigate, visit
 from prrt_core.clinical import survival
-from tests.support import navigate, visit
 from prrt_core.store import Store
 
 pytestmark = pytest.mark.browser

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from tests import support
+from tests.support import editor
 from tests.support import APP
 from prrt_core.store import backup
 from prrt_core.store import Store
@@ -158,7 +158,7 @@ def test_restore_refuses_a_bad_file_and_restores_a_backup(fresh_demo_db, app_env
     other = tmp_path / "other.sqlite"
     with Store(other) as store:
         store.insert({"patients": [{"patient_id": "R1", "sex": "M", "primary_site": "CUP",
-                                    "hypertension": 0, "diabetes": 0}]}, user="x")
+                                    "hypertension": 0, "diabetes": 0}]}, actor=editor("x"))
     data = backup.backup_bytes(other)
     at = open_page()
     at.file_uploader(key="restore_file").upload("notes.csv", b"a,b\n", "text/csv")

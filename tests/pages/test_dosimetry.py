@@ -5,7 +5,6 @@ left kidney 3.20 Gy, right 4.88 Gy, both 4.04 Gy, lesion 23.68 Gy at 1.04 g/mL.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest

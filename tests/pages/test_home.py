@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.support import APP
+from tests.support import APP, editor
 from prrt_core.store import Store
 
 
@@ -52,6 +51,6 @@ def test_home_reflects_a_write_without_restart(fresh_demo_db, app_env):
     assert {m.label: m.value for m in at.metric}["Patients"] == "35"
     with Store(fresh_demo_db) as store:
         store.insert({"patients": [{"patient_id": "NEW-1", "sex": "F", "primary_site": "lung",
-                                    "hypertension": 0, "diabetes": 0}]}, user="tester")
+                                    "hypertension": 0, "diabetes": 0}]}, actor=editor("tester"))
     at.run()
     assert {m.label: m.value for m in at.metric}["Patients"] == "36"

@@ -6,12 +6,12 @@ prrt_core functions called directly (toxicity, response, projection).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests import support
+from tests.support import editor
 from prrt_core import projection
 from prrt_core.clinical import response
 from prrt_core.clinical import toxicity
@@ -94,7 +94,7 @@ def test_other_patients_render_without_exception(demo_db, app_env, patient_id):
 def test_patient_without_records_and_empty_store(fresh_demo_db, tmp_path, app_env):
     with Store(fresh_demo_db) as store:
         store.insert({"patients": [{"patient_id": "NEW-1", "sex": "F", "primary_site": "lung",
-                                    "hypertension": 0, "diabetes": 0}]}, user="tester")
+                                    "hypertension": 0, "diabetes": 0}]}, actor=editor("tester"))
     app_env(fresh_demo_db)
     at = open_patient_page("NEW-1")
     shown = metrics(at)

@@ -7,7 +7,6 @@ called directly with the same inputs, formatted here independently of the page.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 

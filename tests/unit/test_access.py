@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from tests.support import editor
 from prrt_core.store import backup
 from prrt_core import importer
 from prrt_core.store import schema
@@ -48,35 +49,38 @@ def test_roles_from_email_lists():
 
 def test_store_refuses_every_write_of_a_viewer_and_writes_nothing(tmp_path):
     path = tmp_path / "a.sqlite"
-    with Store(path) as store:  # default actor: the system editor (CLI, demo, tests)
-        assert store.actor is SYSTEM
-        store.insert({"patients": [PATIENT]}, user="setup")
+    with Store(path) as store:
+        with pytest.raises(TypeError, match="actor"):  # no default writer: the actor is required
+            store.insert({"patients": [PATIENT]})
+        with pytest.raises(AccessDenied, match="nobody is signed in"):
+            store.insert({"patients": [PATIENT]}, actor=None)
+        store.insert({"patients": [PATIENT]}, actor=editor("setup"))
         revision = store.revision
-    with Store(path, actor=VIEWER) as store:
+    with Store(path) as store:
         assert len(store.read("patients")) == 1  # a viewer reads
         attempts = [
-            lambda: store.insert({"patients": [PATIENT | {"patient_id": "P2"}]}, user=VIEWER.name),
-            lambda: store.update("patients", "P1", {"sex": "M"}, user=VIEWER.name),
-            lambda: store.delete("patients", "P1", user=VIEWER.name),
-            lambda: store.transaction().__enter__(),
+            lambda: store.insert({"patients": [PATIENT | {"patient_id": "P2"}]}, actor=VIEWER),
+            lambda: store.update("patients", "P1", {"sex": "M"}, actor=VIEWER),
+            lambda: store.delete("patients", "P1", actor=VIEWER),
+            lambda: store.transaction(VIEWER).__enter__(),
             lambda: importer.import_files(store, [("patients.csv", b"patient_id,sex,primary_site,"
                                                     b"hypertension,diabetes\nP2,F,lung,0,0\n")],
-                                           user=VIEWER.name),
+                                           actor=VIEWER),
         ]
         for attempt in attempts:
             with pytest.raises(AccessDenied, match="is a viewer"):
                 attempt()
         assert not store.conn.in_transaction
         assert store.revision == revision and len(store.read("patients")) == 1
-    with Store(path, actor=EDITOR) as store:
-        store.update("patients", "P1", {"sex": "M"}, user=EDITOR.name)
+    with Store(path) as store:
+        store.update("patients", "P1", {"sex": "M"}, actor=EDITOR)
         assert store.read("audit").iloc[-1]["user"] == "Dr Editor <e@clinic.example>"
 
 
 def test_a_viewer_cannot_restore_a_backup(tmp_path):
     path = tmp_path / "a.sqlite"
     with Store(path) as store:
-        store.insert({"patients": [PATIENT]}, user="setup")
+        store.insert({"patients": [PATIENT]}, actor=editor("setup"))
     copy = backup.backup(path, tmp_path / "copy.sqlite")
     with pytest.raises(AccessDenied):
         backup.restore(copy, path, actor=VIEWER)
@@ -85,9 +89,9 @@ def test_a_viewer_cannot_restore_a_backup(tmp_path):
 
 def test_audit_log_filters(tmp_path):
     with Store(tmp_path / "a.sqlite") as store:
-        store.insert({"patients": [PATIENT, PATIENT | {"patient_id": "P2"}]}, user="dr_a", audit_rows=True)
-        store.update("patients", "P2", {"sex": "M"}, user="dr_b")
-        store.delete("patients", "P1", user="dr_b")
+        store.insert({"patients": [PATIENT, PATIENT | {"patient_id": "P2"}]}, actor=editor("dr_a"), audit_rows=True)
+        store.update("patients", "P2", {"sex": "M"}, actor=editor("dr_b"))
+        store.delete("patients", "P1", actor=editor("dr_b"))
         audit = store.read("audit")
     everything = audit_log(audit)
     assert list(everything.columns) == ["Audit id", "Time (UTC)", "User", "Action", "Table", "Key",

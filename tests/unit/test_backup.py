@@ -11,6 +11,7 @@ import zipfile
 import pandas as pd
 import pytest
 
+from tests.support import editor
 from prrt_core.store import backup
 from prrt_core import importer
 from prrt_core.store import schema
@@ -56,7 +57,7 @@ def writer(path, stop: threading.Event, written: list[int]) -> None:
             pid = f"W{i:05d}"
             store.insert({"patients": [PATIENT | {"patient_id": pid}],
                           "cycles": [{"patient_id": pid, "cycle_number": 1, "phase": "initial",
-                                      "cycle_date": "2021-01-01", "activity_gbq": 7.4}]}, user="w")
+                                      "cycle_date": "2021-01-01", "activity_gbq": 7.4}]}, actor=editor("w"))
             written.append(i)
             i += 1
 
@@ -84,7 +85,7 @@ def test_backup_is_a_consistent_snapshot_while_another_connection_writes(tmp_pat
 
 def make_db(path, patients=("P1",)):
     with Store(path) as store:
-        store.insert({"patients": [PATIENT | {"patient_id": p} for p in patients]}, user="setup")
+        store.insert({"patients": [PATIENT | {"patient_id": p} for p in patients]}, actor=editor("setup"))
     return path
 
 
@@ -92,7 +93,7 @@ def test_restore_replaces_the_database_and_keeps_the_previous_copy(tmp_path):
     live = make_db(tmp_path / "live.sqlite", ("P1",))
     saved = backup.backup(make_db(tmp_path / "other.sqlite", ("A1", "A2")), tmp_path / "b.sqlite")
     with Store(live) as store:
-        store.update("patients", "P1", {"sex": "M"}, user="x")
+        store.update("patients", "P1", {"sex": "M"}, actor=editor("x"))
         revision_before = store.revision
     previous = backup.restore(saved, live, actor=EDITOR)
     with Store(live) as store:

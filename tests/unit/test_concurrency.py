@@ -10,12 +10,11 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from prrt_core import importer
-from tests.support import REPO
+from tests.support import REPO, editor
 from prrt_core.store import schema
 from prrt_core.store import Store, StoreError
 
@@ -55,7 +54,7 @@ def can_write_immediately(path) -> bool:
 def db(tmp_path):
     path = tmp_path / "shared.sqlite"
     with Store(path) as store:
-        store.insert({"patients": [PATIENT]}, user="setup")
+        store.insert({"patients": [PATIENT]}, actor=editor("setup"))
     return path
 
 
@@ -67,7 +66,7 @@ def test_threads_importing_at_once_lose_nothing(db):
             with Store(db) as store:
                 for batch in range(3):
                     importer.import_files(store, patient_files(f"T{k}B{batch}-", 4) + SHARED_LABS,
-                                           user=f"session{k}")
+                                           actor=editor(f"session{k}"))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -90,6 +89,7 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
         import sys
         from prrt_core import importer
         from prrt_core.store import Store
+        from tests.support import editor
         k = int(sys.argv[1])
         patients = "patient_id,sex,primary_site,hypertension,diabetes\\n" + "".join(
             f"X{{k}}-{{i}},M,CUP,0,0\\n" for i in range(10))
@@ -97,7 +97,7 @@ def test_processes_importing_at_once_lose_nothing(db, tmp_path):
             for i in range(5):  # five imports per process, each one transaction
                 rows = "patient_id,lab_date,plt (10^9/L)\\n" + f"P1,2022-0{{i + 1}}-0{{k + 1}},{{100 + k}}\\n"
                 importer.import_files(store, [("patients.csv", patients.encode()),
-                                               ("labs.csv", rows.encode())], user=f"proc{{k}}")
+                                               ("labs.csv", rows.encode())], actor=editor(f"proc{{k}}"))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stderr=subprocess.PIPE, cwd=REPO)
              for k in range(4)]
@@ -116,9 +116,9 @@ def test_concurrent_edits_of_one_row_the_second_is_refused_not_lost(db):
     first.loc[1, "diabetes"] = True
     second.loc[1, "primary_site"] = "pancreas"
     with Store(db) as store:
-        importer.commit_edits(store, "patients", original, first, user="dr_a")
+        importer.commit_edits(store, "patients", original, first, actor=editor("dr_a"))
     with Store(db) as store, pytest.raises(importer.ImportRejected) as info:
-        importer.commit_edits(store, "patients", original, second, user="dr_b")
+        importer.commit_edits(store, "patients", original, second, actor=editor("dr_b"))
     assert info.value.plan.problems["Reason"].tolist() == [
         "changed by someone else since you opened the table: reload"]
     with Store(db) as store:
@@ -132,6 +132,7 @@ from pathlib import Path
 from prrt_core import importer
 from prrt_core.importer import importers as implementation
 from prrt_core.store import Store
+from tests.support import editor
 
 original = implementation._apply
 
@@ -142,7 +143,7 @@ def apply_then_hang(store, plan, **kwargs):
 
 implementation._apply = apply_then_hang
 with Store({db!r}) as store:
-    importer.import_files(store, [("labs.csv", Path({labs!r}).read_bytes())], user="doomed")
+    importer.import_files(store, [("labs.csv", Path({labs!r}).read_bytes())], actor=editor("doomed"))
 """
 
 
@@ -180,16 +181,16 @@ def test_a_failed_write_never_leaves_the_file_locked(db):
     with Store(db) as store:
         with pytest.raises(importer.ImportRejected):
             importer.import_files(store, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP9,2021-01-01,12\n")],
-                                   user="t")
+                                   actor=editor("t"))
         assert can_write_immediately(db)
         with pytest.raises(StoreError):
-            store.insert({"patients": [PATIENT]}, user="t")  # duplicate key, rolled back
+            store.insert({"patients": [PATIENT]}, actor=editor("t"))  # duplicate key, rolled back
         assert can_write_immediately(db)
-        with pytest.raises(RuntimeError), store.transaction():
-            store.insert({"patients": [PATIENT | {"patient_id": "P2"}]}, user="t")
+        with pytest.raises(RuntimeError), store.transaction(editor()):
+            store.insert({"patients": [PATIENT | {"patient_id": "P2"}]}, actor=editor("t"))
             raise RuntimeError("crash in the middle of a transaction")
         assert not store.conn.in_transaction and can_write_immediately(db)
-        store.insert({"patients": [PATIENT | {"patient_id": "P3"}]}, user="t")  # the store still works
+        store.insert({"patients": [PATIENT | {"patient_id": "P3"}]}, actor=editor("t"))  # the store still works
     assert sorted(counts_ids(db)) == ["P1", "P3"]
 
 

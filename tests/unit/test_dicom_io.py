@@ -19,6 +19,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from tests.support import editor
 from prrt_core import dicom
 from prrt_core import dosimetry
 from prrt_core.testing import phantom
@@ -447,7 +448,7 @@ def test_patient_identifiers_never_reach_results_logs_or_store(tmp_path, nm_fold
     caplog.set_level(logging.DEBUG)
     result = study_dose.analyse(nm_folder)
     with Store(fresh_demo_db) as store:
-        dosimetry_results.save_to_cycle(store, result, "NET-001", 1, user="test")
+        dosimetry_results.save_to_cycle(store, result, "NET-001", 1, actor=editor("test"))
         dump = "\n".join(store.conn.iterdump())
     blobs = [caplog.text, pickle.dumps(result).decode("latin-1"), repr(result.study.summary().to_dict()),
              dose_view.organ_table(result).to_csv(), dosimetry_results.dosimetry_rows(result, 1).to_csv(), dump]

@@ -11,6 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from tests.support import editor
 from prrt_core.store import backup
 from prrt_core.cli import import_commands as cli_import
 from prrt_core import importer
@@ -48,7 +49,7 @@ def seeded(tmp_path):
     """P1 with cycle 1 (2021-03-01), P3 without cycles."""
     with Store(tmp_path / "seeded.sqlite") as store:
         store.insert({"patients": [PATIENT, PATIENT | {"patient_id": "P3"}],
-                      "cycles": [CYCLE | {"cycle_id": 1}]}, user="seed")
+                      "cycles": [CYCLE | {"cycle_id": 1}]}, actor=editor("seed"))
         yield store
 
 
@@ -71,8 +72,8 @@ def store_accepts(store: Store, table: str, row: dict) -> bool:
     if table == "dosimetry":
         row = {k: v for k, v in row.items() if k not in ("patient_id", "cycle_number")} | {"cycle_id": 1}
     try:
-        with store.transaction():
-            store.insert({table: [row]}, user="t")
+        with store.transaction(editor()):
+            store.insert({table: [row]}, actor=editor("t"))
             raise _Rollback
     except _Rollback:
         return True
@@ -121,7 +122,7 @@ def many_patients():
     """P1 with cycle 1; Q000-Q199 without data, one per boundary case (so rows never interact)."""
     with Store(":memory:") as store:
         store.insert({"patients": [PATIENT] + [PATIENT | {"patient_id": f"Q{i:03d}"} for i in range(200)],
-                      "cycles": [CYCLE | {"cycle_id": 1}]}, user="seed")
+                      "cycles": [CYCLE | {"cycle_id": 1}]}, actor=editor("seed"))
         yield store
 
 
@@ -204,7 +205,7 @@ def test_filled_template_imports_and_converts_header_units(store):
         "cycles": [["NEW-1", 1, "initial", "2024-01-15", 7.4], ["NEW-1", 2, "initial", "2024-03-11", 7.3]],
         "labs": [["NEW-1", "2024-01-10", 12.5, 210, 6.1, 3.9, 1.5, 0.9, 85, None, None, None]],
     })
-    plan = importer.import_files(store, [("clinic.xlsx", data)], user="dr_a")
+    plan = importer.import_files(store, [("clinic.xlsx", data)], actor=editor("dr_a"))
     assert plan.summary().set_index("Table").loc["cycles", "Added"] == 2
     assert store.read("cycles")["activity_gbq"].tolist() == [7.4, 7.3]
     assert store.read("patients").iloc[0]["hypertension"]
@@ -233,7 +234,7 @@ def test_header_units_are_converted(seeded, table, header, text, column, expecte
         base |= {"cycle_number": 2}
     body = ",".join(base) + f",{header}\n" + ",".join(repr(v) if isinstance(v, float) else str(v)
                                                        for v in base.values()) + f",{text}\n"
-    importer.import_files(seeded, [(f"{table}.csv", body.encode())], user="t")
+    importer.import_files(seeded, [(f"{table}.csv", body.encode())], actor=editor("t"))
     value = seeded.read(table)[column].dropna().iloc[-1]
     assert value == pytest.approx(expected, abs=tol)
 
@@ -290,7 +291,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(seeded):
     assert list(problems.columns) == ["File", "Row", "Column", "Value", "Reason"]
     with pytest.raises(importer.ImportRejected):
         importer.commit_import(seeded, importer.read_files(
-            [("patients.csv", patients.encode()), ("cycles.csv", cycles.encode())]), user="t")
+            [("patients.csv", patients.encode()), ("cycles.csv", cycles.encode())]), actor=editor("t"))
     assert seeded.revision == before and len(seeded.read("patients")) == 2
 
 
@@ -323,7 +324,7 @@ def test_references_to_cycles_and_patients_in_the_same_file_or_store(seeded):
     problems = problems_of(seeded, files)
     assert problems[["Row", "Column", "Reason"]].values.tolist() == [[4, "cycle_number", "patient P1 has no cycle 2"]]
     plan = importer.import_files(seeded, files[:2] + [("dosimetry.csv", files[2][1].rsplit(b"\n", 2)[0] + b"\n")],
-                                  user="t")
+                                  actor=editor("t"))
     assert plan.summary().set_index("Table")["Added"].to_dict() == {"patients": 1, "cycles": 1, "dosimetry": 2}
     dosimetry = seeded.read("dosimetry").merge(seeded.read("cycles"), on="cycle_id")
     assert sorted(zip(dosimetry["patient_id"], dosimetry["dose_gy"])) == [("P1", 2.9), ("P5", 3.1)]
@@ -331,14 +332,14 @@ def test_references_to_cycles_and_patients_in_the_same_file_or_store(seeded):
 
 def test_reimport_is_idempotent_and_a_change_is_an_audited_update(seeded):
     labs = b"patient_id,lab_date,hb (g/dL),creatinine (umol/L)\nP1,2021-03-01,12.1,80\nP1,2021-04-01,11.0,\n"
-    first = importer.import_files(seeded, [("labs.csv", labs)], user="dr_a")
+    first = importer.import_files(seeded, [("labs.csv", labs)], actor=editor("dr_a"))
     assert first.summary()["Added"].tolist() == [2]
     revision = seeded.revision
-    again = importer.import_files(seeded, [("labs.csv", labs)], user="dr_a")
+    again = importer.import_files(seeded, [("labs.csv", labs)], actor=editor("dr_a"))
     assert again.n_writes == 0 and again.unchanged == {"labs": 2}
     assert seeded.revision == revision  # not even an audit row
     changed = labs.replace(b"12.1", b"12.4")
-    plan = importer.import_files(seeded, [("labs.csv", changed)], user="dr_b")
+    plan = importer.import_files(seeded, [("labs.csv", changed)], actor=editor("dr_b"))
     assert plan.summary()[["Added", "Updated", "Unchanged"]].values.tolist() == [[0, 1, 1]]
     assert plan.changes["Changes"].tolist() == ["hb (g/dL): 12.1 → 12.4"]
     audit = seeded.read("audit").iloc[-1]
@@ -346,7 +347,7 @@ def test_reimport_is_idempotent_and_a_change_is_an_audited_update(seeded):
     assert '"hb_g_dl": 12.1' in audit["before_json"] and '"hb_g_dl": 12.4' in audit["after_json"]
     # An empty cell clears a value; a column the file lacks is left alone.
     cleared = importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,\n")],
-                                     user="dr_b")
+                                     actor=editor("dr_b"))
     assert cleared.n_writes == 1
     row = seeded.read("labs").iloc[0]
     assert pd.isna(row["hb_g_dl"]) and row["creatinine_mg_dl"] == pytest.approx(80 / 88.4)
@@ -354,7 +355,7 @@ def test_reimport_is_idempotent_and_a_change_is_an_audited_update(seeded):
 
 def test_inserts_are_audited_row_by_row_with_their_key(seeded):
     importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\nP1,2021-03-01,12.1\n")],
-                           user="dr_a")
+                           actor=editor("dr_a"))
     audit = seeded.read("audit").iloc[-1]
     assert (audit["user"], audit["action"], audit["row_key"]) == ("dr_a", "import", "lab_id=1")
     assert '"patient_id": "P1"' in audit["after_json"]
@@ -365,10 +366,10 @@ def test_export_reimports_unchanged_into_an_empty_store(demo_db, tmp_path):
         data = backup.export_zip(source)
         expected = importer.export_frames(source.read_all())
     with Store(tmp_path / "copy.sqlite") as target:
-        plan = importer.import_files(target, [("export.zip", data)], user="t")
+        plan = importer.import_files(target, [("export.zip", data)], actor=editor("t"))
         assert plan.ok and plan.summary()["Added"].sum() == sum(len(f) for f in expected.values())
         got = importer.export_frames(target.read_all())
-        again = importer.import_files(target, [("export.zip", data)], user="t", dry_run=True)
+        again = importer.import_files(target, [("export.zip", data)], actor=editor("t"), dry_run=True)
     for name in expected:
         pd.testing.assert_frame_equal(got[name], expected[name], check_dtype=False)
     assert again.n_writes == 0
@@ -392,7 +393,7 @@ def test_malformed_csv_is_refused_with_line(seeded):
 
 def test_encodings_utf16_with_bom_accepted_latin1_refused(seeded):
     body = "patient_id,sex,primary_site,hypertension,diabetes,prior_therapies\nP7,F,lung,0,0,Müller-Thurgau Studie\n"
-    plan = importer.import_files(seeded, [("patients.csv", body.encode("utf-16"))], user="t")
+    plan = importer.import_files(seeded, [("patients.csv", body.encode("utf-16"))], actor=editor("t"))
     assert plan.ok and seeded.read("patients").set_index("patient_id").loc["P7", "prior_therapies"] == \
         "Müller-Thurgau Studie"
     problem = only_problem(seeded, "patients.csv", body.encode("latin-1"))
@@ -417,7 +418,7 @@ def test_empty_and_oversized_files_are_refused(seeded, tmp_path):
     uploaded = importer.read_files([("labs.csv", big.read_bytes())]).problems  # an upload, in memory
     assert [p["Reason"] for p in uploaded] == [problems[0]["Reason"]]
     header_only = importer.import_files(seeded, [("labs.csv", b"patient_id,lab_date,hb (g/dL)\n")],
-                                         user="t", dry_run=True)
+                                         actor=editor("t"), dry_run=True)
     assert header_only.ok and header_only.n_writes == 0
 
 
@@ -459,7 +460,7 @@ def test_sql_and_formula_looking_text_is_stored_inertly_and_exported_neutralised
              "other_renal_risk": "'); DROP TABLE patients;--", "prior_therapies": "=HYPERLINK(\"http://x\")"},
             {"patient_id": "P31", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0,
              "other_renal_risk": "-1+1", "prior_therapies": "@SUM(A1)"}]
-    importer.import_files(seeded, [("patients.csv", csv_bytes(rows))], user="t")
+    importer.import_files(seeded, [("patients.csv", csv_bytes(rows))], actor=editor("t"))
     stored = seeded.read("patients").set_index("patient_id")
     assert stored.loc["P30", "other_renal_risk"] == "'); DROP TABLE patients;--"
     assert stored.loc["P30", "prior_therapies"] == '=HYPERLINK("http://x")'
@@ -468,7 +469,7 @@ def test_sql_and_formula_looking_text_is_stored_inertly_and_exported_neutralised
         exported = archive.read("patients.csv").decode("utf-8-sig")
     assert "'=HYPERLINK" in exported and "'-1+1" in exported and "'@SUM(A1)" in exported
     # Re-importing the export restores the original text (the apostrophe is the export's).
-    again = importer.import_files(seeded, [("patients.csv", exported.encode())], user="t", dry_run=True)
+    again = importer.import_files(seeded, [("patients.csv", exported.encode())], actor=editor("t"), dry_run=True)
     assert again.ok and again.n_writes == 0
 
 
@@ -483,7 +484,7 @@ def test_identifying_columns_and_control_characters_are_refused(seeded):
 
 def test_semicolon_csv_with_decimal_commas(seeded):
     body = "patient_id;cycle_number;phase;cycle_date;activity (GBq)\nP3;1;initial;2021-06-01;7,4\n"
-    importer.import_files(seeded, [("cycles.csv", body.encode())], user="t")
+    importer.import_files(seeded, [("cycles.csv", body.encode())], actor=editor("t"))
     assert seeded.read("cycles", patient_id="P3")["activity_gbq"].tolist() == [7.4]
 
 
@@ -539,21 +540,21 @@ def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
     assert problems[["File", "Row", "Column", "Reason"]].values.tolist() == [
         ["cycles (editor)", 2, "cycle_date", "not after cycle 1 on 2021-03-01"]]
     edited.loc[2, "cycle_date"] = pd.Timestamp("2021-05-01")
-    plan = importer.commit_edits(seeded, "cycles", original, edited, user="dr_a")
+    plan = importer.commit_edits(seeded, "cycles", original, edited, actor=editor("dr_a"))
     assert plan.summary()[["Added", "Updated", "Deleted"]].values.tolist() == [[1, 1, 0]]
     assert seeded.read("cycles")["activity_gbq"].tolist() == [6.9, 7.2]
     audit = seeded.read("audit").tail(2)
     assert audit[["user", "action", "row_key"]].values.tolist() == [
         ["dr_a", "update", "cycle_id=1"], ["dr_a", "insert", "cycle_id=2"]]
     # Delete cycle 2, with its dosimetry; the cascade is spelled out before.
-    seeded.insert({"dosimetry": [{"cycle_id": 2, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, user="t")
+    seeded.insert({"dosimetry": [{"cycle_id": 2, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, actor=editor("t"))
     tables = seeded.read_all()
     original = importer.editable_frame(tables, "cycles", "P1")
     plan = importer.check_edits(seeded, "cycles", original, original.iloc[:1])
     assert plan.deletes == {"cycles": [2]}
     assert importer.delete_text(tables, plan, "cycles") == \
         "Delete 1 row(s) from **cycles**: P1 / 2. This also deletes 1 dosimetry row(s)."
-    importer.commit_edits(seeded, "cycles", original, original.iloc[:1], user="dr_a")
+    importer.commit_edits(seeded, "cycles", original, original.iloc[:1], actor=editor("dr_a"))
     assert len(seeded.read("cycles")) == 1 and seeded.read("dosimetry").empty
     assert seeded.read("audit").iloc[-1][["action", "row_key"]].tolist() == ["delete", "cycle_id=2"]
 
@@ -566,11 +567,11 @@ def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(se
     assert problems["Reason"].tolist() == ["a patient id cannot be changed (was P1): add the patient "
                                            "anew and delete the old row"]
     seeded.insert({"cycles": [CYCLE | {"cycle_id": 5, "cycle_number": 2, "cycle_date": "2021-05-01"}],
-                   "dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, user="t")
+                   "dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, actor=editor("t"))
     original = importer.editable_frame(seeded.read_all(), "dosimetry")
     moved = original.copy()
     moved.loc[1, "cycle_number"] = 2  # the dose belongs to cycle 2
-    importer.commit_edits(seeded, "dosimetry", original, moved, user="t")
+    importer.commit_edits(seeded, "dosimetry", original, moved, actor=editor("t"))
     assert seeded.read("dosimetry")["cycle_id"].tolist() == [5]
     wrong = moved.copy()
     wrong.loc[1, "cycle_number"] = 3
@@ -582,11 +583,11 @@ def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(se
 def test_files_without_optional_key_columns_or_with_a_required_column_missing(seeded):
     dosimetry = b"patient_id,cycle_number,organ,dose (Gy),method\nP1,1,kidneys,3.2,SPECT\n"  # no label
     events = b"patient_id,event_date,event_type\nP1,2023-01-01,last_contact\n"  # no phase
-    plan = importer.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)], user="t")
+    plan = importer.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)], actor=editor("t"))
     assert plan.summary().set_index("Table")["Added"].to_dict() == {"dosimetry": 1, "events": 1}
     assert seeded.read("dosimetry")["label"].tolist() == [""]
     again = importer.import_files(seeded, [("dosimetry.csv", dosimetry), ("events.csv", events)],
-                                   user="t", dry_run=True)
+                                   actor=editor("t"), dry_run=True)
     assert again.n_writes == 0  # matched on the empty label and the empty phase
     progression = b"patient_id,event_date,event_type\nP1,2022-01-01,progression\n"
     assert only_problem(seeded, "events.csv", progression)["Reason"] == \

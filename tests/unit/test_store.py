@@ -7,6 +7,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from tests.support import editor
 from prrt_core.store import schema
 from prrt_core.store import Store, StoreError, migrate
 
@@ -23,7 +24,7 @@ def counts(store: Store) -> dict[str, int]:
 
 @pytest.fixture
 def seeded(store):
-    store.insert({"patients": [PATIENT], "cycles": [CYCLE]}, user="tester")
+    store.insert({"patients": [PATIENT], "cycles": [CYCLE]}, actor=editor("tester"))
     return store
 
 
@@ -60,7 +61,7 @@ def test_constraint_violation_names_field_and_value_and_writes_nothing(seeded, t
     before = counts(seeded)
     revision = seeded.revision
     with pytest.raises(StoreError) as info:
-        seeded.insert({table: [row]}, user="tester")
+        seeded.insert({table: [row]}, actor=editor("tester"))
     err = info.value
     assert (err.table, err.field, err.value, err.row) == (table, field, value, 0)
     assert table in str(err) and field in str(err) and repr(value) in str(err)
@@ -71,7 +72,7 @@ def test_constraint_violation_names_field_and_value_and_writes_nothing(seeded, t
 def test_multi_table_write_is_all_or_nothing(store):
     bad_lab = {"patient_id": "P001", "lab_date": "2021-03-01", "plt_10e9_l": 5000.0}
     with pytest.raises(StoreError) as info:
-        store.insert({"patients": [PATIENT], "cycles": [CYCLE], "labs": [bad_lab]}, user="tester")
+        store.insert({"patients": [PATIENT], "cycles": [CYCLE], "labs": [bad_lab]}, actor=editor("tester"))
     assert (info.value.table, info.value.field) == ("labs", "plt_10e9_l")
     assert counts(store) == {t: 0 for t in schema.CLINICAL_TABLES}
     assert store.read("audit").query("action != 'migrate'").empty
@@ -81,20 +82,20 @@ def test_error_names_the_failing_row_in_a_batch(seeded):
     rows = [CYCLE | {"cycle_id": i, "cycle_number": i, "cycle_date": f"2021-0{i}-01"} for i in (2, 3, 4)]
     rows[2]["activity_gbq"] = 20.0
     with pytest.raises(StoreError) as info:
-        seeded.insert({"cycles": rows}, user="tester")
+        seeded.insert({"cycles": rows}, actor=editor("tester"))
     assert info.value.row == 2 and info.value.value == 20.0
     assert len(seeded.read("cycles")) == 1
 
 
 def test_unknown_patient_duplicate_key_and_unknown_column(seeded):
     with pytest.raises(StoreError, match="patient_id = 'P999'.*no such patients row"):
-        seeded.insert({"cycles": [CYCLE | {"cycle_id": 9, "patient_id": "P999"}]}, user="t")
+        seeded.insert({"cycles": [CYCLE | {"cycle_id": 9, "patient_id": "P999"}]}, actor=editor("t"))
     with pytest.raises(StoreError, match=r"patient_id, cycle_number = \('P001', 1\).*duplicate"):
-        seeded.insert({"cycles": [CYCLE | {"cycle_id": 9}]}, user="t")
+        seeded.insert({"cycles": [CYCLE | {"cycle_id": 9}]}, actor=editor("t"))
     with pytest.raises(StoreError, match="field dose_mgy = 1.0 rejected: unknown column"):
-        seeded.insert({"dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_mgy": 1.0}]}, user="t")
+        seeded.insert({"dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_mgy": 1.0}]}, actor=editor("t"))
     with pytest.raises(StoreError, match="unknown table"):
-        seeded.insert({"patient": [PATIENT]}, user="t")
+        seeded.insert({"patient": [PATIENT]}, actor=editor("t"))
 
 
 def test_reads_are_typed_with_units_in_names(seeded):
@@ -107,12 +108,12 @@ def test_reads_are_typed_with_units_in_names(seeded):
 
 
 def test_update_and_delete_are_audited_with_before_and_after(seeded):
-    seeded.update("cycles", 1, {"activity_gbq": 6.8}, user="dr_a")
+    seeded.update("cycles", 1, {"activity_gbq": 6.8}, actor=editor("dr_a"))
     assert seeded.read("cycles")["activity_gbq"].tolist() == [6.8]
     with pytest.raises(StoreError, match="activity_gbq = 68.0"):
-        seeded.update("cycles", 1, {"activity_gbq": 68.0}, user="dr_a")
+        seeded.update("cycles", 1, {"activity_gbq": 68.0}, actor=editor("dr_a"))
     assert seeded.read("cycles")["activity_gbq"].tolist() == [6.8]
-    seeded.delete("patients", "P001", user="dr_b")
+    seeded.delete("patients", "P001", actor=editor("dr_b"))
     assert counts(seeded)["cycles"] == 0  # cascades to the patient's cycles
     audit = seeded.read("audit").set_index("audit_id")
     update = audit[audit["action"] == "update"].iloc[0]
@@ -124,7 +125,7 @@ def test_update_and_delete_are_audited_with_before_and_after(seeded):
 
 def test_write_without_user_is_refused(store):
     with pytest.raises(StoreError, match="user"):
-        store.insert({"patients": [PATIENT]}, user="")
+        store.insert({"patients": [PATIENT]}, actor=editor(""))
     assert counts(store)["patients"] == 0
 
 
@@ -145,7 +146,7 @@ def test_migration_from_version_1_keeps_data(tmp_path):
         assert labs["hb_g_dl"].tolist() == [12.5] and labs["bilirubin_mg_dl"].isna().all()
         assert store.read("performance_status").empty
         store.insert({"performance_status": [{"patient_id": "OLD1", "status_date": "2019-05-02",
-                                              "ecog": 1}]}, user="t")
+                                              "ecog": 1}]}, actor=editor("t"))
         migrated = store.read("audit").query("action == 'migrate'")["row_key"].tolist()
         assert migrated == ["1", "2"]
 
@@ -161,10 +162,10 @@ def test_newer_schema_is_refused(tmp_path):
 
 
 def test_dataframe_rows_with_nan_and_timestamps_are_stored_as_null_and_iso(store):
-    store.insert({"patients": [PATIENT]}, user="t")
+    store.insert({"patients": [PATIENT]}, actor=editor("t"))
     labs = pd.DataFrame({"patient_id": ["P001", "P001"],
                          "lab_date": pd.to_datetime(["2021-03-01", "2021-04-01"]),
                          "hb_g_dl": [12.1, float("nan")]})
-    store.insert({"labs": labs}, user="t")
+    store.insert({"labs": labs}, actor=editor("t"))
     raw = store.conn.execute("SELECT lab_date, hb_g_dl FROM labs ORDER BY lab_date").fetchall()
     assert raw == [("2021-03-01", 12.1), ("2021-04-01", None)]

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.support import editor
 from prrt_core import cli
 from prrt_core import dicom
 from prrt_core import dosimetry
@@ -230,7 +231,7 @@ def test_save_to_cycle_updates_existing_rows_and_inserts_new_ones(result, fresh_
         before = store.read("dosimetry")
         old_kidney = before[(before.cycle_id == cycle_id) & (before.organ == "kidneys")]
         assert len(old_kidney) == 1  # the demo cohort has a kidney row for this cycle
-        done = dosimetry_results.save_to_cycle(store, result, "NET-003", 2, user="physicist")
+        done = dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"))
         after = store.read("dosimetry")
         audit = store.conn.execute("SELECT action, table_name FROM audit ORDER BY audit_id DESC LIMIT 2").fetchall()
     assert dict(zip(done["Organ"], done["Action"])) == {"kidney_left": "inserted", "kidney_right": "inserted",
@@ -258,9 +259,9 @@ def test_rejected_save_writes_nothing(tmp_path, fresh_demo_db):
     with Store(fresh_demo_db) as store:
         before = store.revision
         with pytest.raises(ValueError, match="Lesion hot.*outside 0-500 Gy; not stored"):
-            dosimetry_results.save_to_cycle(store, res, "NET-003", 2, user="physicist")
+            dosimetry_results.save_to_cycle(store, res, "NET-003", 2, actor=editor("physicist"))
         with pytest.raises(ValueError, match="patient 'NET-003' has no cycle 29"):
-            dosimetry_results.save_to_cycle(store, res, "NET-003", 29, user="physicist")
+            dosimetry_results.save_to_cycle(store, res, "NET-003", 29, actor=editor("physicist"))
         assert store.revision == before
 
 
@@ -328,7 +329,7 @@ def test_save_is_one_transaction_an_insert_failure_undoes_the_update(result, fre
         revision = store.revision
         monkeypatch.setattr(Store, "insert", failing_insert)
         with pytest.raises(StoreError, match="simulated failure"):
-            dosimetry_results.save_to_cycle(store, result, "NET-003", 2, user="physicist")
+            dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"))
         monkeypatch.undo()
         after = store.read("dosimetry")
         assert store.revision == revision
