@@ -130,12 +130,12 @@ def _core_steps(db: Path):
 
     def responses():
         t = state["tables"]
-        state["initial"] = response.response_by_patient(t["assessments"], t["cycles"], "initial")
-        state["salvage"] = response.response_by_patient(t["assessments"], t["cycles"], "salvage")
+        state["initial"] = response.response_by_patient(t.assessments, t.cycles, "initial")
+        state["salvage"] = response.response_by_patient(t.assessments, t.cycles, "salvage")
 
     def ends():
         t = state["tables"]
-        state["endpoints"] = survival.endpoints(t["cycles"], t["events"], t["assessments"])
+        state["endpoints"] = survival.endpoints(t.cycles, t.events, t.assessments)
 
     def tables_shown():
         a = state["attributes"]

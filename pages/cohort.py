@@ -46,13 +46,13 @@ def _high_grade(path: str, revision: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Evaluating RECIST 1.1 responses ...", max_entries=4)
 def _responses(path: str, revision: int, phase: str) -> pd.DataFrame:
-    return response.response_by_patient(_tables()["assessments"], _tables()["cycles"], phase)
+    return response.response_by_patient(_tables().assessments, _tables().cycles, phase)
 
 
 @st.cache_data(show_spinner="Deriving PFS and OS ...", max_entries=2)
 def _endpoints(path: str, revision: int) -> pd.DataFrame:
     t = _tables()
-    return survival.endpoints(t["cycles"], t["events"], t["assessments"])
+    return survival.endpoints(t.cycles, t.events, t.assessments)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

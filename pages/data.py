@@ -133,7 +133,7 @@ with tab_import:
 with tab_edit:
     left, right = st.columns(2)
     table = left.selectbox("Table", list(importer.TABLES), key="edit_table")
-    patients = ["All patients"] + sorted(database.tables()["patients"]["patient_id"])
+    patients = ["All patients"] + sorted(database.tables().patients["patient_id"])
     who = right.selectbox("Patient", patients, key="edit_patient")
     spec = importer.TABLES[table]
     config = {c.name: _column(c) for c in spec.columns} | {"_pk": None}

@@ -133,13 +133,13 @@ elif not result.dvh.empty:
 if identity.can_write():
     st.subheader("Save to a cycle")
     tables = database.tables()
-    patients = sorted(tables["patients"]["patient_id"])
+    patients = sorted(tables.patients["patient_id"])
     if not patients:
         st.info("The database has no patients yet.")
         st.stop()
     c1, c2 = st.columns(2)
     patient_id = c1.selectbox("Patient (pseudonymous ID)", patients)
-    cycles = tables["cycles"][tables["cycles"]["patient_id"] == patient_id].sort_values("cycle_number")
+    cycles = tables.cycles[tables.cycles["patient_id"] == patient_id].sort_values("cycle_number")
     if cycles.empty:
         st.info(f"Patient {patient_id} has no cycles yet.")
         st.stop()

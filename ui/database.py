@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from prrt_core import cohort
 from prrt_core.datasets import demo
 from prrt_core.store import Store, access, default_path
+from prrt_core.tables import Tables
 
 # The writer of the demo cohort that the app creates on its first start with no database.
 FIRST_START = access.Actor("app first start", access.Role.EDITOR, "system")
@@ -44,7 +44,7 @@ def revision(path: str) -> int:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _read_all(path: str, revision: int) -> dict[str, pd.DataFrame]:
+def _read_all(path: str, revision: int) -> Tables:
     with Store(path) as store:
         return store.read_all()
 
@@ -55,7 +55,7 @@ def _is_demo(path: str, revision: int) -> bool:
         return store.is_demo
 
 
-def tables() -> dict[str, pd.DataFrame]:
+def tables() -> Tables:
     """Every clinical table of the current store (cached until the next write)."""
     path = prepare_store(db_path())
     return _read_all(path, revision(path))
@@ -64,7 +64,7 @@ def tables() -> dict[str, pd.DataFrame]:
 @st.cache_data(show_spinner=False, max_entries=4)
 def overview(path: str, revision: int) -> cohort.CohortOverview:
     t = _read_all(path, revision)
-    return cohort.overview(t["patients"], t["cycles"], t["dosimetry"])
+    return cohort.overview(t.patients, t.cycles, t.dosimetry)
 
 
 def cohort_overview() -> cohort.CohortOverview:

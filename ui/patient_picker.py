@@ -25,7 +25,7 @@ def patient_picker(label: str = "Patient") -> str | None:
     session's last choice, then the first patient; the URL is kept in step, so it can be
     copied. Returns None (with a notice) when the store holds no patient.
     """
-    ids = sorted(database.tables()["patients"]["patient_id"].astype(str))
+    ids = sorted(database.tables().patients["patient_id"].astype(str))
     if not ids:
         st.info("No patients in the database yet.", icon=":material/person_off:")
         return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -26,7 +25,7 @@ from prrt_core import projection
 from prrt_core.projection.settings import DEFAULT_SETTINGS, KidneyModelSettings
 from prrt_core.clinical import response
 from prrt_core.clinical import survival
-from prrt_core.store.schema import DATE_COLUMNS
+from prrt_core.tables import Tables
 from prrt_core.paths import DATA_DIR
 
 DEFAULT_CONFIG_PATH = DATA_DIR / "eligibility.toml"
@@ -204,39 +203,17 @@ def _lab_item(name: str, label: str, column: str, unit: str, rule: Rule, labs: p
                  f"{label} {value:g} {unit} {'meets' if ok else 'fails'} {threshold}")
 
 
-def _phase_frames(tables: Mapping[str, pd.DataFrame], patient_id: str) -> dict[str, pd.DataFrame]:
-    out = {}
-    for name in ("patients", "cycles", "labs", "assessments", "events", "performance_status"):
-        frame = tables[name]
-        out[name] = frame[frame["patient_id"] == patient_id]
-    if out["patients"].empty:
-        raise ValueError(f"patient_id {patient_id!r} is not in the store")
-    return out
-
-
-def tables_as_of(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.DataFrame]:
-    """What was known on ``as_of``: every dated row on or before it (dosimetry with its cycle)."""
-    when = pd.Timestamp(as_of)
-    out = {}
-    for name, frame in tables.items():
-        columns = DATE_COLUMNS.get(name, ())
-        out[name] = frame[frame[columns[0]] <= when] if columns else frame
-    if "dosimetry" in out:
-        out["dosimetry"] = out["dosimetry"][out["dosimetry"]["cycle_id"].isin(out["cycles"]["cycle_id"])]
-    return out
-
-
-def assess(tables: Mapping[str, pd.DataFrame], patient_id: str, *, as_of: dt.date, n_cycles: int,
+def assess(tables: Tables, patient_id: str, *, as_of: dt.date, n_cycles: int,
            activity_gbq: float, config: Config, settings: KidneyModelSettings = DEFAULT_SETTINGS
            ) -> tuple[Checklist, pd.Series | None]:
     """Checklist and kidney projection for one patient as known on ``as_of``.
 
-    The tables are cut at ``as_of`` (:func:`tables_as_of`) before anything is
+    The tables are cut at ``as_of`` (``Tables.as_of``) before anything is
     computed, so the projection uses only the cycles given by then. Returns the
     checklist and the patient's ``projection.project`` row (None when no
     projection could be made; the reason is then in the kidney criteria).
     """
-    known = tables_as_of(tables, as_of)
+    known = tables.as_of(as_of)
     history, patients = projection.inputs_from_tables(known)
     row, note = None, None
     if not (history["patient_id"] == patient_id).any():
@@ -252,7 +229,7 @@ def assess(tables: Mapping[str, pd.DataFrame], patient_id: str, *, as_of: dt.dat
     return checklist, row
 
 
-def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row: pd.Series | None,
+def evaluate(patient_id: str, tables: Tables, projection_row: pd.Series | None,
              *, as_of: dt.date, tolerance: float, config: Config,
              projection_note: str | None = None) -> Checklist:
     """Evaluate the salvage checklist for one patient at the date ``as_of``.
@@ -266,16 +243,16 @@ def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row
     """
     if not 0.0 < tolerance < 1.0:
         raise ValueError(f"tolerance must be between 0 and 1, got {tolerance!r}")
-    t = _phase_frames(tables, patient_id)
+    t = tables.for_patient(patient_id)
     now = pd.Timestamp(as_of)
     items = []
 
     # Response to initial PRRT and PFS after it.
     rule = config.initial_response
     accepted = "/".join(rule.accepted)
-    cycles_until = t["cycles"][t["cycles"]["cycle_date"] <= now]
+    cycles_until = t.cycles[t.cycles["cycle_date"] <= now]
     if (cycles_until["phase"] == "initial").any():
-        bor = response.response_by_patient(t["assessments"][t["assessments"]["assessment_date"] <= now],
+        bor = response.response_by_patient(t.assessments[t.assessments["assessment_date"] <= now],
                                            cycles_until, "initial")["best_overall_response"].iat[0]
     else:
         bor = "NE"
@@ -290,7 +267,7 @@ def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row
 
     rule = config.pfs_after_initial
     threshold = f">= {rule.min_months:g} months"
-    ends = survival.endpoints(cycles_until, t["events"][t["events"]["event_date"] <= now]) \
+    ends = survival.endpoints(cycles_until, t.events[t.events["event_date"] <= now]) \
         if (cycles_until["phase"] == "initial").any() else pd.DataFrame()
     if ends.empty or pd.isna(ends["pfs_initial_months"].iat[0]):
         items.append(_item("PFS after initial PRRT", Status.UNKNOWN, "not recorded", threshold, rule,
@@ -307,7 +284,7 @@ def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row
 
     # SSTR expression on the latest somatostatin-receptor PET.
     rule = config.sstr_expression
-    pets = t["assessments"][t["assessments"]["modality"] == "Ga-68 DOTATATE PET/CT"]
+    pets = t.assessments[t.assessments["modality"] == "Ga-68 DOTATATE PET/CT"]
     score, when = _latest(pets, "assessment_date", "sstr_krenning_score", now)
     threshold = f"Krenning >= {rule.min_krenning_score}"
     shown = "not recorded" if when is None else f"Krenning {score:g} ({when.date().isoformat()})"
@@ -322,7 +299,7 @@ def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row
                            rule, f"SSTR uptake {shown} {'meets' if ok else 'fails'} {threshold}"))
 
     # Blood counts, renal and liver function (latest value within the age limit).
-    labs, age = t["labs"], config.lab_max_age_days
+    labs, age = t.labs, config.lab_max_age_days
     items += [
         _lab_item("hemoglobin", "Haemoglobin", "hb_g_dl", "g/dL", config.hemoglobin, labs, now, age),
         _lab_item("platelets", "Platelets", "plt_10e9_l", "x10^9/L", config.platelets, labs, now, age),
@@ -339,8 +316,8 @@ def evaluate(patient_id: str, tables: Mapping[str, pd.DataFrame], projection_row
     # Performance status: ECOG preferred, Karnofsky when ECOG is absent.
     rule = config.performance
     threshold = f"ECOG <= {rule.max_ecog} or Karnofsky >= {rule.min_karnofsky_pct} %"
-    ecog, ecog_when = _latest(t["performance_status"], "status_date", "ecog", now)
-    kps, kps_when = _latest(t["performance_status"], "status_date", "karnofsky_pct", now)
+    ecog, ecog_when = _latest(t.performance_status, "status_date", "ecog", now)
+    kps, kps_when = _latest(t.performance_status, "status_date", "karnofsky_pct", now)
     recent = [(w, v, kind) for w, v, kind in ((ecog_when, ecog, "ECOG"), (kps_when, kps, "Karnofsky"))
               if w is not None and (now - w).days <= config.performance_max_age_days]
     if not recent:

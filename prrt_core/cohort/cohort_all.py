@@ -3,7 +3,7 @@
 Everything the cohort statistics page shows is computed here (Table 1 lives in
 ``table1``, the published comparison in ``published``, charts in ``cohort_charts``).
 The per-patient tables are computed once for the whole store and then restricted
-to the patients a :class:`CohortFilter` selects (``restrict``), so changing a
+to the patients a :class:`CohortFilter` selects (``restrict_frame``), so changing a
 filter never recomputes CTCAE grades, RECIST responses or endpoints.
 """
 
@@ -18,6 +18,7 @@ from enum import Enum, StrEnum
 import numpy as np
 import pandas as pd
 
+from prrt_core.tables import Tables
 from prrt_core import dosimetry
 from prrt_core import projection
 from prrt_core.clinical import survival
@@ -84,7 +85,7 @@ def overview(patients: pd.DataFrame, cycles: pd.DataFrame,
 DAYS_PER_YEAR = 365.25  # Julian year, the project's year for rates per year
 
 
-def patient_attributes(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def patient_attributes(tables: Tables) -> pd.DataFrame:
     """One row per patient of ``tables['patients']``: what the filter and Table 1 need.
 
     Columns: patient_id, sex, age_years, primary_site, renal_risk (hypertension,
@@ -103,7 +104,7 @@ def patient_attributes(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Limits: 23 Gy absorbed dose; BED 28 Gy with, 40 Gy without renal risk factors
     (dosimetry.DOSE_LIMIT_GY, BED_LIMIT_GY_RISK / _NO_RISK, with their sources).
     """
-    patients, cycles, labs = tables["patients"], tables["cycles"], tables["labs"]
+    patients, cycles, labs = tables.patients, tables.cycles, tables.labs
     require_columns(patients, "patients", ("patient_id", "sex", "age_at_first_prrt_years",
                                            "primary_site", "hypertension", "diabetes",
                                            "other_renal_risk"))
@@ -182,11 +183,11 @@ class ToxicityPerPatient:
     high_grade: pd.DataFrame     # toxicity.high_grade_events(min_grade=3), treatment phases
 
 
-def _graded(tables: Mapping[str, pd.DataFrame], limits: toxicity.ReferenceLimits) -> pd.DataFrame:
-    return toxicity.grade_labs(tables["labs"], tables["patients"], tables["cycles"], limits)
+def _graded(tables: Tables, limits: toxicity.ReferenceLimits) -> pd.DataFrame:
+    return toxicity.grade_labs(tables.labs, tables.patients, tables.cycles, limits)
 
 
-def high_grade_events(tables: Mapping[str, pd.DataFrame],
+def high_grade_events(tables: Tables,
                       limits: toxicity.ReferenceLimits = toxicity.DEFAULT_REFERENCE_LIMITS) -> pd.DataFrame:
     """Every lab value of CTCAE v5.0 grade >= 3 on treatment (toxicity.high_grade_events).
 
@@ -196,7 +197,7 @@ def high_grade_events(tables: Mapping[str, pd.DataFrame],
     return toxicity.high_grade_events(_graded(tables, limits), min_grade=3)
 
 
-def toxicity_per_patient(tables: Mapping[str, pd.DataFrame],
+def toxicity_per_patient(tables: Tables,
                          limits: toxicity.ReferenceLimits = toxicity.DEFAULT_REFERENCE_LIMITS
                          ) -> ToxicityPerPatient:
     """CTCAE v5.0 grades of every lab value, reduced to worst grades and grade >= 3 events.
@@ -207,7 +208,7 @@ def toxicity_per_patient(tables: Mapping[str, pd.DataFrame],
     """
     graded = _graded(tables, limits)
     needed = graded[["patient_id", "test", "phase", "value", "grade"]]
-    worst = toxicity.worst_grades(needed, tables["cycles"])
+    worst = toxicity.worst_grades(needed, tables.cycles)
     worst = worst[worst["phase"].isin([p.value for p in toxicity.TREATMENT_PHASES])]
     return ToxicityPerPatient(worst.reset_index(drop=True),
                               toxicity.high_grade_events(graded, min_grade=3))
@@ -301,32 +302,9 @@ def select_patients(attributes: pd.DataFrame, cohort_filter: CohortFilter) -> pd
     return pd.Index(attributes.loc[keep, "patient_id"], name="patient_id")
 
 
-def restrict(tables: Mapping[str, pd.DataFrame], patient_ids: Iterable[str]) -> dict[str, pd.DataFrame]:
-    """Every table restricted to the given patients.
-
-    Tables with a patient_id column keep those patients' rows; tables keyed only by
-    cycle_id (dosimetry) keep the rows of the kept cycles; other tables are unchanged.
-    """
-    ids = pd.Index(patient_ids)
-    out = {name: frame[frame["patient_id"].isin(ids)] if "patient_id" in frame.columns else frame
-           for name, frame in tables.items()}
-    if "cycles" in out:
-        kept_cycles = out["cycles"]["cycle_id"]
-        for name, frame in out.items():
-            if "patient_id" not in frame.columns and "cycle_id" in frame.columns:
-                out[name] = frame[frame["cycle_id"].isin(kept_cycles)]
-    return out
-
-
 def restrict_frame(frame: pd.DataFrame, patient_ids: Iterable[str]) -> pd.DataFrame:
     """Rows of ``frame`` (with a patient_id column) that belong to the given patients."""
     return frame[frame["patient_id"].isin(pd.Index(patient_ids))]
-
-
-def filter_patients(tables: Mapping[str, pd.DataFrame],
-                    cohort_filter: CohortFilter) -> dict[str, pd.DataFrame]:
-    """``tables`` restricted to the patients that pass ``cohort_filter``."""
-    return restrict(tables, select_patients(patient_attributes(tables), cohort_filter))
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,7 @@ def compare_tables(tables: Mapping[str, pd.DataFrame], pub: Mapping[str, Any]) -
     """compare() for a whole store's tables (every patient) against published aggregates."""
     values = cohort_figures(
         cohort.patient_attributes(tables), cohort.high_grade_events(tables),
-        response.response_by_patient(tables["assessments"], tables["cycles"], "initial"),
-        response.response_by_patient(tables["assessments"], tables["cycles"], "salvage"),
-        survival.endpoints(tables["cycles"], tables["events"], tables["assessments"]))
+        response.response_by_patient(tables.assessments, tables.cycles, "initial"),
+        response.response_by_patient(tables.assessments, tables.cycles, "salvage"),
+        survival.endpoints(tables.cycles, tables.events, tables.assessments))
     return compare(published_figures(pub), values)

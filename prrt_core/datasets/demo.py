@@ -28,6 +28,7 @@ import pandas as pd
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import Store
 from prrt_core.store.access import Actor
+from prrt_core.tables import Tables
 from prrt_core.clinical.survival import km_summary
 from prrt_core.clinical.dates import DAYS_PER_MONTH
 
@@ -74,7 +75,7 @@ def published() -> dict:
 class DemoTables:
     """The generated tables, in the store's column names, plus the course of each patient."""
 
-    tables: dict[str, pd.DataFrame]
+    tables: Tables
     course: pd.Series  # patient_id -> 'A'..'G'
 
 
@@ -233,8 +234,8 @@ def generate(n_patients: int = DEFAULT_N_PATIENTS, seed: int = DEFAULT_SEED) -> 
                                progression1, progression2, end, t)
     events = _events(ids, course, progression1, progression2, end, t)
     performance = _performance(rng, ids, initial_start, salvage_start)
-    tables = {"patients": patients, "cycles": cycles, "dosimetry": dosimetry, "labs": labs,
-              "assessments": assessments, "events": events, "performance_status": performance}
+    tables = Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=assessments,
+                    events=events, performance_status=performance)
     return DemoTables(tables, pd.Series(course, index=ids, name="course"))
 
 
@@ -498,6 +499,6 @@ def load(store: Store, *, actor: Actor, n_patients: int = DEFAULT_N_PATIENTS,
         if not store.is_empty():
             raise ValueError(f"{store.path}: the store already holds patients; the demo cohort "
                              "is only written into an empty database")
-        return store.insert(demo.tables, actor=actor, action="demo",
+        return store.insert(demo.tables.as_dict(), actor=actor, action="demo",
                             meta={"dataset": "demo", "demo_seed": str(seed),
                                   "demo_n_patients": str(n_patients)})

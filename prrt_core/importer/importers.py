@@ -57,6 +57,7 @@ import pandas as pd
 from prrt_core.errors import ImportRejected
 from prrt_core.store import schema
 from prrt_core.store import Store
+from prrt_core.tables import Tables
 from prrt_core.store.access import Actor
 
 log = logging.getLogger(__name__)
@@ -744,18 +745,18 @@ def _parse_table(raw: RawTable) -> tuple[_Typed, list[dict]]:
 
 
 # ---- the store in natural-key form ------------------------------------------
-def _read_tables(store: Store) -> dict[str, pd.DataFrame]:
+def _read_tables(store: Store) -> Tables:
     if store.conn.in_transaction:  # inside a write: same snapshot, no new BEGIN
-        return {t: store.read(t) for t in schema.CLINICAL_TABLES}
+        return Tables(**{t: store.read(t) for t in schema.CLINICAL_TABLES})
     return store.read_all()
 
 
-def natural_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def natural_frames(tables: Tables) -> dict[str, pd.DataFrame]:
     """Store tables in import form: natural keys (no internal ids), canonical values, ``_pk``."""
     out = {}
-    cycles = tables["cycles"][["cycle_id", "patient_id", "cycle_number"]]
+    cycles = tables.cycles[["cycle_id", "patient_id", "cycle_number"]]
     for name, spec in TABLES.items():
-        frame = tables[name]
+        frame = tables.table(name)
         if name == "dosimetry":
             frame = frame.merge(cycles, on="cycle_id", how="left")
         nat = pd.DataFrame({"_pk": frame[schema.PRIMARY_KEYS[name]].to_numpy()}, index=frame.index)
@@ -775,7 +776,7 @@ def natural_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     return out
 
 
-def export_frames(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def export_frames(tables: Tables) -> dict[str, pd.DataFrame]:
     """Every clinical table in import form (store column names), sorted by natural key."""
     return {name: frame.drop(columns="_pk").sort_values(list(TABLES[name].key), kind="stable")
             .reset_index(drop=True) for name, frame in natural_frames(tables).items()}
@@ -1137,7 +1138,7 @@ def import_files(store: Store, files: Iterable[tuple[str, bytes]], *, actor: Act
 
 
 # ---- editing (the Data page) ------------------------------------------------
-def editable_frame(tables: Mapping[str, pd.DataFrame], table: str,
+def editable_frame(tables: Tables, table: str,
                    patient_id: str | None = None) -> pd.DataFrame:
     """One table in import form for ``st.data_editor``: dates as datetime, flags as bool,
     internal key in ``_pk``, index = row number from 1."""
@@ -1240,20 +1241,20 @@ def commit_edits(store: Store, table: str, original: pd.DataFrame, edited: pd.Da
     return plan
 
 
-def cascade_counts(tables: Mapping[str, pd.DataFrame], table: str, pks: Sequence[Any]) -> dict[str, int]:
+def cascade_counts(tables: Tables, table: str, pks: Sequence[Any]) -> dict[str, int]:
     """Rows of other tables that deleting ``pks`` of ``table`` removes with them (ON DELETE CASCADE)."""
     if table == "patients":
-        cycles = tables["cycles"].loc[tables["cycles"]["patient_id"].isin(pks), "cycle_id"]
-        out = {t: int(tables["dosimetry"]["cycle_id"].isin(cycles).sum()) if t == "dosimetry"
-               else int(tables[t]["patient_id"].isin(pks).sum()) for t in schema.CLINICAL_TABLES[1:]}
+        cycles = tables.cycles.loc[tables.cycles["patient_id"].isin(pks), "cycle_id"]
+        out = {t: int(tables.dosimetry["cycle_id"].isin(cycles).sum()) if t == "dosimetry"
+               else int(tables.table(t)["patient_id"].isin(pks).sum()) for t in schema.CLINICAL_TABLES[1:]}
         return {t: n for t, n in out.items() if n}
     if table == "cycles":
-        n = int(tables["dosimetry"]["cycle_id"].isin(pks).sum())
+        n = int(tables.dosimetry["cycle_id"].isin(pks).sum())
         return {"dosimetry": n} if n else {}
     return {}
 
 
-def delete_text(tables: Mapping[str, pd.DataFrame], plan: Plan, table: str) -> str:
+def delete_text(tables: Tables, plan: Plan, table: str) -> str:
     """What a planned delete removes, in words, cascades included (for a confirmation)."""
     keys = plan.changes.loc[plan.changes["Action"] == "delete", "Key"]
     text = f"Delete {len(plan.deletes[table])} row(s) from **{table}**: {', '.join(keys)}."

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from prrt_core.tables import Tables
+
 
 def kidney_per_cycle(cycles: pd.DataFrame, dosimetry_rows: pd.DataFrame) -> pd.DataFrame:
     """``cycles`` (row order kept) with kidney_dose_gy (Gy) and kidney_t_eff_h (h) added.
@@ -18,7 +20,7 @@ def kidney_per_cycle(cycles: pd.DataFrame, dosimetry_rows: pd.DataFrame) -> pd.D
     return out
 
 
-def inputs_from_tables(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def inputs_from_tables(tables: Tables) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``history`` and ``patients`` for :func:`project` from the store's tables.
 
     history: one row per cycle (patient_id, cycle_id, cycle_date, activity_gbq,
@@ -26,9 +28,9 @@ def inputs_from_tables(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, p
     the cycle has none). patients: patient_id and renal_risk (hypertension,
     diabetes or another recorded renal risk factor).
     """
-    patients = tables["patients"]
-    history = (kidney_per_cycle(tables["cycles"][["patient_id", "cycle_id", "cycle_date", "activity_gbq"]],
-                                tables["dosimetry"])
+    patients = tables.patients
+    history = (kidney_per_cycle(tables.cycles[["patient_id", "cycle_id", "cycle_date", "activity_gbq"]],
+                                tables.dosimetry)
                .sort_values(["patient_id", "cycle_date"], kind="stable").reset_index(drop=True))
     other = patients["other_renal_risk"].fillna("").astype(str).str.strip() != ""
     risk = patients["hypertension"].astype(bool) | patients["diabetes"].astype(bool) | other

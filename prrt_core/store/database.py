@@ -35,6 +35,7 @@ import sqlite_utils
 from prrt_core.errors import StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
+from prrt_core.tables import Tables
 from prrt_core.store.access import Actor, require_editor
 
 log = logging.getLogger(__name__)
@@ -207,11 +208,11 @@ class Store:
         frame = pd.read_sql_query(f"{sql} ORDER BY [{key}]", self.conn, params=params)
         return _typed(table, frame)
 
-    def read_all(self) -> dict[str, pd.DataFrame]:
+    def read_all(self) -> Tables:
         """Every clinical table, read in one snapshot (a single read transaction)."""
         self.conn.execute("BEGIN")
         try:
-            return {t: self.read(t) for t in schema.CLINICAL_TABLES}
+            return Tables(**{t: self.read(t) for t in schema.CLINICAL_TABLES})
         finally:
             self.conn.execute("COMMIT")
 

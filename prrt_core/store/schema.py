@@ -10,6 +10,8 @@ ones.
 
 from __future__ import annotations
 
+from prrt_core.tables import DATE_COLUMN, TABLE_NAMES
+
 # ISO-8601 calendar dates are checked as "x IS date(julianday(x))": julianday()
 # turns an impossible date such as 2021-02-30 into 2021-03-02, so it is rejected
 # (SQLite 3.40's date() alone echoes it back unchanged).
@@ -151,16 +153,10 @@ CREATE INDEX performance_patient ON performance_status(patient_id, status_date);
 MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Clinical tables in dependency order (a parent before its children).
-CLINICAL_TABLES = ("patients", "cycles", "dosimetry", "labs", "assessments", "events",
-                   "performance_status")
-DATE_COLUMNS = {
-    "cycles": ("cycle_date",),
-    "labs": ("lab_date",),
-    "assessments": ("assessment_date",),
-    "events": ("event_date",),
-    "performance_status": ("status_date",),
-}
+# Clinical tables in dependency order (a parent before its children), and the date
+# columns of each (the first one dates the row): prrt_core.tables is their one home.
+CLINICAL_TABLES = TABLE_NAMES
+DATE_COLUMNS = {name: (column,) for name, column in DATE_COLUMN.items()}
 BOOL_COLUMNS = {
     "patients": ("hypertension", "diabetes"),
     "assessments": ("new_lesions",),

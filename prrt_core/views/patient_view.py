@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from prrt_core.tables import DATE_COLUMN, Tables
 from prrt_core import dosimetry
 from prrt_core.clinical import eligibility
 from prrt_core import projection
@@ -58,34 +59,20 @@ MAX_SCENARIOS = 3
 # selection
 # --------------------------------------------------------------------------
 
-def _subset(tables: Mapping[str, pd.DataFrame], patient_id: str) -> dict[str, pd.DataFrame]:
-    """The patient's rows of every table (dosimetry through its cycles); ValueError if unknown."""
-    out = {name: frame[frame["patient_id"] == patient_id] for name, frame in tables.items()
-           if "patient_id" in frame.columns}
-    if out["patients"].empty:
-        raise ValueError(f"patient_id {patient_id!r} is not in the store")
-    out["dosimetry"] = tables["dosimetry"][tables["dosimetry"]["cycle_id"].isin(out["cycles"]["cycle_id"])]
-    return out
-
-
-def last_record_date(tables: Mapping[str, pd.DataFrame], patient_id: str) -> dt.date | None:
+def last_record_date(tables: Tables, patient_id: str) -> dt.date | None:
     """The date of the patient's most recent dated record (cycle, lab, imaging, event, status)."""
-    t = _subset(tables, patient_id)
-    dates = [t[name][column] for name, column in (("cycles", "cycle_date"), ("labs", "lab_date"),
-                                                  ("assessments", "assessment_date"),
-                                                  ("events", "event_date"),
-                                                  ("performance_status", "status_date"))
-             if name in t]
+    t = tables.for_patient(patient_id)
+    dates = [getattr(t, name)[column] for name, column in DATE_COLUMN.items()]
     latest = pd.concat(dates).max() if dates else pd.NaT
     return None if pd.isna(latest) else latest.date()
 
 
-def decision_dates(tables: Mapping[str, pd.DataFrame], patient_id: str) -> dict[str, dt.date | None]:
+def decision_dates(tables: Tables, patient_id: str) -> dict[str, dt.date | None]:
     """Dates the planner needs: 'latest' (most recent record), 'before_salvage' (the day before
     the first salvage cycle) and 'death'; None when there is no such date."""
-    t = _subset(tables, patient_id)
-    salvage = t["cycles"].loc[t["cycles"]["phase"] == "salvage", "cycle_date"]
-    death = t["events"].loc[t["events"]["event_type"] == "death", "event_date"]
+    t = tables.for_patient(patient_id)
+    salvage = t.cycles.loc[t.cycles["phase"] == "salvage", "cycle_date"]
+    death = t.events.loc[t.events["event_type"] == "death", "event_date"]
     return {"latest": last_record_date(tables, patient_id),
             "before_salvage": None if salvage.empty else (salvage.min() - pd.Timedelta(days=1)).date(),
             "death": None if death.empty else death.min().date()}
@@ -95,14 +82,14 @@ def decision_dates(tables: Mapping[str, pd.DataFrame], patient_id: str) -> dict[
 # cycles and header
 # --------------------------------------------------------------------------
 
-def _cohort_median_t_eff_h(tables: Mapping[str, pd.DataFrame]) -> float:
-    kidney = tables["dosimetry"]
+def _cohort_median_t_eff_h(tables: Tables) -> float:
+    kidney = tables.dosimetry
     t_eff = kidney.loc[kidney["organ"] == "kidneys", "t_eff_h"].to_numpy(dtype=float)
     t_eff = t_eff[np.isfinite(t_eff)]
     return float(np.median(t_eff)) if t_eff.size else dosimetry.DEFAULT_KIDNEY_T_EFF_H
 
 
-def cycle_table(tables: Mapping[str, pd.DataFrame], patient_id: str, *,
+def cycle_table(tables: Tables, patient_id: str, *,
                 alpha_beta_gy: float = dosimetry.KIDNEY_ALPHA_BETA_GY,
                 t_rep_h: float = dosimetry.KIDNEY_T_REP_H,
                 cohort_median_t_eff_h: float | None = None) -> pd.DataFrame:
@@ -116,9 +103,9 @@ def cycle_table(tables: Mapping[str, pd.DataFrame], patient_id: str, *,
     kidney dose so far). Doses in Gy, activity in GBq, T_eff in h. ``cohort_median_t_eff_h``:
     the cohort's median measured kidney T_eff when ``tables`` hold only this patient.
     """
-    t = _subset(tables, patient_id)
-    cycles = t["cycles"].sort_values(["cycle_date", "cycle_number"], kind="stable")
-    dosim = t["dosimetry"]
+    t = tables.for_patient(patient_id)
+    cycles = t.cycles.sort_values(["cycle_date", "cycle_number"], kind="stable")
+    dosim = t.dosimetry
     tumour = dosim.loc[dosim["organ"] == "tumour"].groupby("cycle_id")["dose_gy"].max()
     out = projection.kidney_per_cycle(
         cycles[["cycle_id", "cycle_number", "cycle_date", "phase", "activity_gbq"]].reset_index(drop=True), dosim)
@@ -238,7 +225,7 @@ def current_phase(cycles: pd.DataFrame, as_of: dt.date | None) -> str:
     return str(last["phase"]) if weeks < COURSE_GAP_WEEKS else "follow-up"
 
 
-def header(tables: Mapping[str, pd.DataFrame], patient_id: str, *, as_of: dt.date | None = None,
+def header(tables: Tables, patient_id: str, *, as_of: dt.date | None = None,
            alpha_beta_gy: float = dosimetry.KIDNEY_ALPHA_BETA_GY,
            t_rep_h: float = dosimetry.KIDNEY_T_REP_H,
            dose_limit_gy: float = dosimetry.DOSE_LIMIT_GY,
@@ -251,7 +238,7 @@ def header(tables: Mapping[str, pd.DataFrame], patient_id: str, *, as_of: dt.dat
     ``bed_limit_no_risk_gy`` (40 Gy) (Bodei, EJNMMI 2008;35:1847). ``cycles``: the
     patient's :func:`cycle_table` when already computed (same alpha/beta and T_rep).
     """
-    patient = _subset(tables, patient_id)["patients"].iloc[0]
+    patient = tables.for_patient(patient_id).patients.iloc[0]
     if cycles is None:
         cycles = cycle_table(tables, patient_id, alpha_beta_gy=alpha_beta_gy, t_rep_h=t_rep_h)
     risks = renal_risk_factors(patient)
@@ -279,19 +266,19 @@ def header(tables: Mapping[str, pd.DataFrame], patient_id: str, *, as_of: dt.dat
 # imaging, timeline
 # --------------------------------------------------------------------------
 
-def imaging(tables: Mapping[str, pd.DataFrame], patient_id: str) -> pd.DataFrame:
+def imaging(tables: Tables, patient_id: str) -> pd.DataFrame:
     """Every imaging assessment with its RECIST 1.1 response (computed, follow-ups only).
 
     Columns: assessment_date, phase, role, modality, target_sum_mm, new_lesions,
     sstr_krenning_score, change_from_baseline_pct, response ('' for baselines and for
     scans not used for response, e.g. before the phase's first cycle).
     """
-    t = _subset(tables, patient_id)
-    scans = t["assessments"].sort_values("assessment_date", kind="stable")
+    t = tables.for_patient(patient_id)
+    scans = t.assessments.sort_values("assessment_date", kind="stable")
     parts = []
     for phase in ("initial", "salvage"):
-        if (t["cycles"]["phase"] == phase).any():
-            tp = response.timepoint_responses(t["assessments"], t["cycles"], phase)
+        if (t.cycles["phase"] == phase).any():
+            tp = response.timepoint_responses(t.assessments, t.cycles, phase)
             parts.append(tp[["assessment_id", "response", "change_from_baseline_pct"]])
     computed = (pd.concat(parts, ignore_index=True) if parts
                 else pd.DataFrame(columns=["assessment_id", "response", "change_from_baseline_pct"]))
@@ -308,13 +295,13 @@ def imaging(tables: Mapping[str, pd.DataFrame], patient_id: str) -> pd.DataFrame
 _EVENT_LABEL = {"progression": "Progression", "death": "Death", "last_contact": "Last contact"}
 
 
-def timeline(tables: Mapping[str, pd.DataFrame], patient_id: str,
+def timeline(tables: Tables, patient_id: str,
              scans: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cycles, imaging and events in date order: date, kind ('cycle' | 'imaging' | 'event'),
     phase ('' when none), what (one line a clinician reads). ``scans``: :func:`imaging`
     of the patient when already computed."""
-    t = _subset(tables, patient_id)
-    cyc = t["cycles"]
+    t = tables.for_patient(patient_id)
+    cyc = t.cycles
     rows = [pd.DataFrame({
         "date": cyc["cycle_date"], "kind": "cycle", "phase": cyc["phase"],
         "what": [f"Cycle {n} ({p}): {a:.2f} GBq" for n, p, a in
@@ -328,7 +315,7 @@ def timeline(tables: Mapping[str, pd.DataFrame], patient_id: str,
                 for x, resp, k in zip(text, scans["response"], scans["sstr_krenning_score"])]
         rows.append(pd.DataFrame({"date": scans["assessment_date"], "kind": "imaging",
                                   "phase": scans["phase"], "what": text}))
-    ev = t["events"]
+    ev = t.events
     if not ev.empty:
         rows.append(pd.DataFrame({
             "date": ev["event_date"], "kind": "event", "phase": ev["phase"].fillna(""),
@@ -361,18 +348,18 @@ def lab_title(test: str) -> str:
     return f"{LAB_NAMES[test]} ({UNIT_TEXT.get(unit, unit)})"
 
 
-def lab_values(tables: Mapping[str, pd.DataFrame], patient_id: str,
+def lab_values(tables: Tables, patient_id: str,
                limits: toxicity.ReferenceLimits = toxicity.DEFAULT_REFERENCE_LIMITS) -> pd.DataFrame:
     """The patient's graded lab values, long format (``toxicity.grade_labs``), missing values dropped.
 
     Columns as grade_labs (lab_date, phase, test, value, unit, lln, uln, baseline_value,
     grade ...) plus grade_label ('0'-'4', 'n/a' when it cannot be derived).
     """
-    t = _subset(tables, patient_id)
-    if t["labs"].empty:
+    t = tables.for_patient(patient_id)
+    if t.labs.empty:
         return pd.DataFrame(columns=["lab_date", "phase", "test", "value", "unit", "lln", "uln",
                                      "baseline_value", "grade", "grade_label"])
-    graded = toxicity.grade_labs(t["labs"], t["patients"], t["cycles"], limits)
+    graded = toxicity.grade_labs(t.labs, t.patients, t.cycles, limits)
     graded = graded[graded["value"].notna()].sort_values(["test", "lab_date"], kind="stable")
     graded["grade_label"] = np.where(graded["grade"].isna(), "n/a",
                                      graded["grade"].fillna(0).astype(int).astype(str))
@@ -436,9 +423,9 @@ def grade_bands(test: str, values: Sequence[float] | np.ndarray, *, lln: float, 
     return bands.reset_index(drop=True)
 
 
-def mag3_values(tables: Mapping[str, pd.DataFrame], patient_id: str) -> pd.DataFrame:
+def mag3_values(tables: Tables, patient_id: str) -> pd.DataFrame:
     """MAG3 tubular extraction rate over time: lab_date, mag3_ter_ml_min_173m2 (measured rows only)."""
-    labs = _subset(tables, patient_id)["labs"]
+    labs = tables.for_patient(patient_id).labs
     if "mag3_ter_ml_min_173m2" not in labs.columns:
         return pd.DataFrame(columns=["lab_date", "mag3_ter_ml_min_173m2"])
     rows = labs.loc[labs["mag3_ter_ml_min_173m2"].notna(), ["lab_date", "mag3_ter_ml_min_173m2"]]
@@ -498,14 +485,14 @@ class PatientStatus:
     death_date: dt.date | None
 
 
-def status(tables: Mapping[str, pd.DataFrame], patient_id: str,
+def status(tables: Tables, patient_id: str,
            limits: toxicity.ReferenceLimits = toxicity.DEFAULT_REFERENCE_LIMITS,
            graded: pd.DataFrame | None = None) -> PatientStatus:
     """Status summary: worst grades before/after salvage start, best response, PFS/OS with dates.
 
     ``graded``: :func:`lab_values` of the patient when already computed (same ``limits``).
     """
-    t = _subset(tables, patient_id)
+    t = tables.for_patient(patient_id)
     graded = lab_values(tables, patient_id, limits) if graded is None else graded
     phases = (toxicity.ToxicityPhase.BEFORE_SALVAGE.value, toxicity.ToxicityPhase.AFTER_SALVAGE.value)
     if graded.empty:
@@ -519,15 +506,15 @@ def status(tables: Mapping[str, pd.DataFrame], patient_id: str,
 
     best = {}
     for phase in ("initial", "salvage"):
-        if (t["cycles"]["phase"] == phase).any():
-            best[phase] = str(response.response_by_patient(t["assessments"], t["cycles"], phase)
+        if (t.cycles["phase"] == phase).any():
+            best[phase] = str(response.response_by_patient(t.assessments, t.cycles, phase)
                               ["best_overall_response"].iat[0])
         else:
             best[phase] = ""
     ends: list[Endpoint] = []
-    death = t["events"].loc[t["events"]["event_type"] == "death", "event_date"]
-    if not t["cycles"].empty:
-        row = survival.endpoints(t["cycles"], t["events"], t["assessments"]).iloc[0]
+    death = t.events.loc[t.events["event_type"] == "death", "event_date"]
+    if not t.cycles.empty:
+        row = survival.endpoints(t.cycles, t.events, t.assessments).iloc[0]
         for key, name in (("pfs_initial", "PFS after initial PRRT"), ("os_initial", "OS after initial PRRT"),
                           ("pfs_salvage", "PFS after salvage start"), ("os_salvage", "OS after salvage start")):
             phase = key.split("_")[1]
@@ -562,13 +549,13 @@ class PatientReview:
     treatment_dates: pd.DataFrame  # cycle_date, phase, cycle_number
 
 
-def review(tables: Mapping[str, pd.DataFrame], patient_id: str, *,
+def review(tables: Tables, patient_id: str, *,
            alpha_beta_gy: float = dosimetry.KIDNEY_ALPHA_BETA_GY, t_rep_h: float = dosimetry.KIDNEY_T_REP_H,
            dose_limit_gy: float = dosimetry.DOSE_LIMIT_GY, bed_limit_risk_gy: float = dosimetry.BED_LIMIT_GY_RISK,
            bed_limit_no_risk_gy: float = dosimetry.BED_LIMIT_GY_NO_RISK,
            limits: toxicity.ReferenceLimits = toxicity.DEFAULT_REFERENCE_LIMITS) -> PatientReview:
     """The whole review of one patient over every record in ``tables``."""
-    own = _subset(tables, patient_id)  # every part below reads only this patient's rows ...
+    own = tables.for_patient(patient_id)  # every part below reads only this patient's rows ...
     cycles = cycle_table(own, patient_id, alpha_beta_gy=alpha_beta_gy, t_rep_h=t_rep_h,
                          cohort_median_t_eff_h=_cohort_median_t_eff_h(tables))  # ... and the cohort's T_eff
     head = header(own, patient_id, alpha_beta_gy=alpha_beta_gy, t_rep_h=t_rep_h, dose_limit_gy=dose_limit_gy,
@@ -655,18 +642,18 @@ def fan_table(history: pd.DataFrame, path: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def plan(tables: Mapping[str, pd.DataFrame], patient_id: str, as_of: dt.date, scenario: Scenario, *,
+def plan(tables: Tables, patient_id: str, as_of: dt.date, scenario: Scenario, *,
          config: eligibility.Config) -> Plan:
     """Eligibility checklist, projection and fan-chart path for one scenario at ``as_of``.
 
-    Only what was recorded by ``as_of`` is used (``eligibility.tables_as_of``); the
+    Only what was recorded by ``as_of`` is used (``Tables.as_of``); the
     projection row is the one ``eligibility.assess`` judged, the path comes from
     ``projection.project_path`` with the same model, seed and samples.
     """
     checklist, row = eligibility.assess(tables, patient_id, as_of=as_of, n_cycles=scenario.n_cycles,
                                         activity_gbq=scenario.activity_gbq, config=config,
                                         settings=scenario.settings)
-    known = eligibility.tables_as_of(tables, as_of)
+    known = tables.as_of(as_of)
     history = cycle_table(known, patient_id, alpha_beta_gy=scenario.alpha_beta_gy, t_rep_h=scenario.t_rep_h)
     path = pd.DataFrame()
     if row is not None:
@@ -686,7 +673,7 @@ SCENARIO_COLUMNS = {
 }
 
 
-def compare_scenarios(tables: Mapping[str, pd.DataFrame], patient_id: str, as_of: dt.date,
+def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
                       scenarios: Sequence[tuple[int, float]], settings: Scenario) -> pd.DataFrame:
     """Up to MAX_SCENARIOS (further cycles, GBq per cycle) side by side, from what was known on ``as_of``.
 
@@ -696,7 +683,7 @@ def compare_scenarios(tables: Mapping[str, pd.DataFrame], patient_id: str, as_of
     """
     if not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise ValueError(f"between 1 and {MAX_SCENARIOS} scenarios are compared, got {len(scenarios)}")
-    hist, patients = projection.inputs_from_tables(eligibility.tables_as_of(tables, as_of))
+    hist, patients = projection.inputs_from_tables(tables.as_of(as_of))
     if not (hist["patient_id"] == patient_id).any():
         raise ValueError(f"{patient_id}: no cycle recorded by {as_of.isoformat()}")
     rows = []

@@ -26,8 +26,8 @@ def pfs_salvage_medians(db) -> tuple[str, str]:
     """Expected PFS-after-salvage medians (months) for all patients and for women."""
     with Store(db) as store:
         tables = store.read_all()
-    ends = survival.endpoints(tables["cycles"], tables["events"], tables["assessments"])
-    sex = ends["patient_id"].map(tables["patients"].set_index("patient_id")["sex"])
+    ends = survival.endpoints(tables.cycles, tables.events, tables.assessments)
+    sex = ends["patient_id"].map(tables.patients.set_index("patient_id")["sex"])
     everyone = survival.km_summary(ends["pfs_salvage_months"], ends["pfs_salvage_event"])["median"]
     women = ends[sex == "F"]
     female = survival.km_summary(women["pfs_salvage_months"], women["pfs_salvage_event"])["median"]

@@ -55,7 +55,7 @@ def test_table1_on_the_demo_cohort(demo_page):
 
 
 def test_filters_change_n_and_every_table(demo_page, demo_tables):
-    patients = demo_tables["patients"]
+    patients = demo_tables.patients
     at = open_page()
     at.radio(key="cohort_sex").set_value("Female").run()
     assert not at.exception
@@ -95,7 +95,7 @@ def test_survival_medians_and_logrank_by_sex(demo_page, demo_tables):
     at = open_page("Survival")
     summaries = [t.value for t in at.table]
     assert len(summaries) == 4  # PFS and OS, after initial PRRT and after salvage start
-    ends = survival.endpoints(demo_tables["cycles"], demo_tables["events"], demo_tables["assessments"])
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
     pfs2 = survival.km_summary(ends["pfs_salvage_months"], ends["pfs_salvage_event"])
     assert summaries[1].loc["Median (months)", "All patients"] == f"{pfs2['median']:.1f}"
     assert summaries[2].loc["Median (months)", "All patients"] == "not reached"  # OS, as published

@@ -32,8 +32,8 @@ def test_link_opens_the_patient_and_header_numbers_match_the_store(demo_db, demo
     at = open_patient_page("NET-007")
     assert at.selectbox(key="board_patient_picker").value == "NET-007"
     shown = metrics(at)
-    cycles = demo_tables["cycles"][demo_tables["cycles"]["patient_id"] == "NET-007"]
-    kidney = demo_tables["dosimetry"].query("organ == 'kidneys'").merge(cycles, on="cycle_id")
+    cycles = demo_tables.cycles[demo_tables.cycles["patient_id"] == "NET-007"]
+    kidney = demo_tables.dosimetry.query("organ == 'kidneys'").merge(cycles, on="cycle_id")
     assert shown["Cycles so far"] == str(len(cycles))
     assert shown["Cumulative activity (GBq)"] == f"{cycles['activity_gbq'].sum():.1f}"
     assert shown["Cumulative kidney dose (Gy)"] == f"{kidney['dose_gy'].sum():.1f}"
@@ -58,13 +58,13 @@ def test_choosing_a_patient_updates_page_url_and_planner(demo_db, demo_tables, a
     assert not at.exception
     assert at.query_params["patient"] == "NET-001"  # a copied link opens the same patient
     # NET-001 holds the demo's one grade-3 value (platelets 42 x 10^9/L after salvage start).
-    graded = toxicity.grade_labs(demo_tables["labs"], demo_tables["patients"], demo_tables["cycles"])
+    graded = toxicity.grade_labs(demo_tables.labs, demo_tables.patients, demo_tables.cycles)
     worst = toxicity.worst_grades(graded[graded["patient_id"] == "NET-001"]).set_index(["test", "phase"])
     table = at.dataframe[-2].value.set_index("Test")
     assert table.loc["Platelets (10⁹/L)", "After salvage start"] == "3" == str(
         int(worst.loc[("platelets", "after_salvage"), "worst_grade"]))
-    own = {k: v[v["patient_id"] == "NET-001"] for k, v in demo_tables.items() if "patient_id" in v}
-    best = response.response_by_patient(own["assessments"], own["cycles"], "salvage")["best_overall_response"].iat[0]
+    own = demo_tables.for_patient("NET-001")
+    best = response.response_by_patient(own.assessments, own.cycles, "salvage")["best_overall_response"].iat[0]
     assert metrics(at)["Best response, salvage"] == best
     at.switch_page("pages/planner.py").run()
     assert not at.exception

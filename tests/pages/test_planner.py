@@ -85,7 +85,7 @@ def test_not_eligible_patient_and_scenario_table(demo_db, demo_tables, app_env):
     # The side-by-side table: one column per scenario, projected from what was known on as_of.
     table = at.dataframe[-1].value.set_index("Quantity")
     assert list(table.columns) == ["2 x 7.4 GBq", "3 x 5.5 GBq", "4 x 3.7 GBq"]
-    history, patients = projection.inputs_from_tables(eligibility.tables_as_of(demo_tables, as_of))
+    history, patients = projection.inputs_from_tables(demo_tables.as_of(as_of))
     for (n, a), column in zip(((2, 7.4), (3, 5.5), (4, 3.7)), table.columns):
         expected = projection.project(history, n, a, patients=patients, patient_ids=["NET-005"]).iloc[0]
         assert table.loc["Cumulative kidney dose, median (Gy)", column] == f"{expected['dose_p50_gy']:.1f}"

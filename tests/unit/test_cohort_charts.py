@@ -20,7 +20,7 @@ def attributes(demo_tables):
 
 @pytest.fixture(scope="module")
 def km_by_sex(demo_tables, attributes):
-    ends = survival.endpoints(demo_tables["cycles"], demo_tables["events"], demo_tables["assessments"])
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
     return cohort.kaplan_meier(ends, attributes, cohort.Endpoint.PFS_SALVAGE, cohort.Stratum.SEX)
 
 
@@ -45,7 +45,7 @@ def test_km_chart_has_steps_bands_censor_ticks_and_at_risk_row(km_by_sex):
 
 
 def test_km_chart_data_one_row_per_distinct_time_and_at_risk_counts(km_by_sex, demo_tables, attributes):
-    ends = survival.endpoints(demo_tables["cycles"], demo_tables["events"], demo_tables["assessments"])
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
     sex = ends["patient_id"].map(attributes.set_index("patient_id")["sex"])
     for label, code in (("Female", "F"), ("Male", "M")):
         t = ends.loc[sex == code, "pfs_salvage_months"].to_numpy()

@@ -40,7 +40,7 @@ def test_filter_settings_are_validated_and_normalised():
 
 
 def test_each_criterion_on_the_demo_cohort(attributes, demo_tables):
-    patients = demo_tables["patients"]
+    patients = demo_tables.patients
     ids = lambda **kw: set(cohort.select_patients(attributes, CohortFilter(**kw)))  # noqa: E731
     assert len(ids()) == 35
     # Counts from the published cohort (Rudisile 2019): 10 women, 5 lung primaries.
@@ -52,9 +52,9 @@ def test_each_criterion_on_the_demo_cohort(attributes, demo_tables):
     risk = patients["hypertension"] | patients["diabetes"]
     assert ids(renal_risk=True) == set(patients.loc[risk, "patient_id"])
     assert ids(renal_risk=False) == set(patients.loc[~risk, "patient_id"])
-    salvage = demo_tables["cycles"].query("phase == 'salvage'").groupby("patient_id").size()
+    salvage = demo_tables.cycles.query("phase == 'salvage'").groupby("patient_id").size()
     assert ids(salvage_cycles=(3, 4)) == set(salvage[salvage >= 3].index)
-    first = demo_tables["cycles"].groupby("patient_id")["cycle_date"].min()
+    first = demo_tables.cycles.groupby("patient_id")["cycle_date"].min()
     cut = dt.date(2019, 1, 1)
     assert ids(first_cycle_from=cut) == set(first[first >= pd.Timestamp(cut)].index)
     assert ids(first_cycle_to=cut) == set(first[first <= pd.Timestamp(cut)].index)
@@ -71,33 +71,34 @@ def test_missing_age_or_cycles_are_excluded_only_when_that_bound_is_set(attribut
     assert "NEW" not in set(cohort.select_patients(a, CohortFilter(first_cycle_to=dt.date(2030, 1, 1))))
 
 
-def test_filter_patients_restricts_every_table(demo_tables):
-    out = cohort.filter_patients(demo_tables, CohortFilter(primary_sites=("lung",)))
-    kept = set(out["patients"]["patient_id"])
+def test_tables_for_the_filtered_patients_restricts_every_table(demo_tables):
+    chosen = cohort.select_patients(cohort.patient_attributes(demo_tables), CohortFilter(primary_sites=("lung",)))
+    out = demo_tables.for_patients(chosen)
+    kept = set(out.patients["patient_id"])
     assert len(kept) == 5
     for name in ("cycles", "labs", "assessments", "events", "performance_status"):
-        assert set(out[name]["patient_id"]) <= kept and len(out[name]) > 0, name
-        full = demo_tables[name]
-        assert len(out[name]) == int(full["patient_id"].isin(kept).sum()), name
+        assert set(out.table(name)["patient_id"]) <= kept and len(out.table(name)) > 0, name
+        full = demo_tables.table(name)
+        assert len(out.table(name)) == int(full["patient_id"].isin(kept).sum()), name
     # dosimetry has no patient_id: restricted through the kept cycles.
-    assert set(out["dosimetry"]["cycle_id"]) == set(out["cycles"]["cycle_id"])
-    assert len(out["dosimetry"]) == int(demo_tables["dosimetry"]["cycle_id"].isin(out["cycles"]["cycle_id"]).sum())
+    assert set(out.dosimetry["cycle_id"]) == set(out.cycles["cycle_id"])
+    assert len(out.dosimetry) == int(demo_tables.dosimetry["cycle_id"].isin(out.cycles["cycle_id"]).sum())
 
 
 def test_filter_options(attributes, demo_tables):
     o = cohort.filter_options(attributes)
     assert o.primary_sites[0] == "small intestine" and len(o.primary_sites) == 6
     assert o.salvage_cycles == (1, 2, 3, 4)  # SALVAGE_CYCLES_35 in prrt_core/demo.py
-    ages = demo_tables["patients"]["age_at_first_prrt_years"]
+    ages = demo_tables.patients["age_at_first_prrt_years"]
     assert o.age_range_years == (ages.min(), ages.max())
-    assert o.first_cycle_range[0] == demo_tables["cycles"]["cycle_date"].min().date()
+    assert o.first_cycle_range[0] == demo_tables.cycles["cycle_date"].min().date()
 
 
 def test_toxicity_per_patient_equals_the_toxicity_module(demo_tables):
     # The per-sex limit lookup must grade exactly as toxicity.grade_labs with the default limits.
     t = demo_tables
-    graded = toxicity.grade_labs(t["labs"], t["patients"], t["cycles"])
-    worst = toxicity.worst_grades(graded, t["cycles"])
+    graded = toxicity.grade_labs(t.labs, t.patients, t.cycles)
+    worst = toxicity.worst_grades(graded, t.cycles)
     worst = worst[worst["phase"] != "baseline"].reset_index(drop=True)
     tox = cohort.toxicity_per_patient(t)
     pd.testing.assert_frame_equal(tox.worst_grades, worst)
@@ -121,7 +122,7 @@ def test_toxicity_table_counts(demo_tables):
 
 
 def test_response_table_matches_published_counts(demo_tables):
-    responses = response.response_by_patient(demo_tables["assessments"], demo_tables["cycles"], "salvage")
+    responses = response.response_by_patient(demo_tables.assessments, demo_tables.cycles, "salvage")
     table = cohort.response_table(responses).set_index("Best overall response")
     # Rudisile 2019: of 32 evaluable, PR 1 (3.1 %), SD 26 (81.3 %), PD 5 (15.6 %), CR 0.
     assert table["Patients (n)"].to_dict() == {"CR": 0, "PR": 1, "SD": 26, "PD": 5, "NE": 0}
@@ -130,7 +131,7 @@ def test_response_table_matches_published_counts(demo_tables):
 
 
 def test_kaplan_meier_matches_survival_module_and_counts_at_risk(demo_tables, attributes):
-    ends = survival.endpoints(demo_tables["cycles"], demo_tables["events"], demo_tables["assessments"])
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
     km = cohort.kaplan_meier(ends, attributes, cohort.Endpoint.PFS_SALVAGE)
     direct = survival.km_summary(ends["pfs_salvage_months"], ends["pfs_salvage_event"])
     row = km.summary.iloc[0]
@@ -145,7 +146,7 @@ def test_kaplan_meier_matches_survival_module_and_counts_at_risk(demo_tables, at
 
 
 def test_kaplan_meier_by_sex_reports_logrank_and_not_reached(demo_tables, attributes):
-    ends = survival.endpoints(demo_tables["cycles"], demo_tables["events"], demo_tables["assessments"])
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
     km = cohort.kaplan_meier(ends, attributes, cohort.Endpoint.OS_INITIAL, cohort.Stratum.SEX)
     assert list(km.summary["Group"]) == ["Female", "Male"]
     sex = attributes.set_index("patient_id")["sex"].reindex(ends["patient_id"]).to_numpy()

@@ -28,18 +28,18 @@ PUB = demo.published()
 
 @pytest.fixture(scope="module")
 def per_patient(demo_tables):
-    return cohort.cumulative_per_patient(demo_tables["cycles"], demo_tables["dosimetry"])
+    return cohort.cumulative_per_patient(demo_tables.cycles, demo_tables.dosimetry)
 
 
 @pytest.fixture(scope="module")
 def ends(demo_tables):
-    return survival.endpoints(demo_tables["cycles"], demo_tables["events"],
-                              demo_tables["assessments"])
+    return survival.endpoints(demo_tables.cycles, demo_tables.events,
+                              demo_tables.assessments)
 
 
 # ---- exact ---------------------------------------------------------------
 def test_patients_sex_and_primary_sites_exact(demo_tables):
-    patients = demo_tables["patients"]
+    patients = demo_tables.patients
     assert len(patients) == PUB["patients"] == 35
     assert patients["sex"].value_counts().to_dict() == PUB["sex"] == {"M": 25, "F": 10}
     assert patients["primary_site"].value_counts().to_dict() == PUB["primary_site"]
@@ -47,17 +47,17 @@ def test_patients_sex_and_primary_sites_exact(demo_tables):
 
 
 def test_four_initial_cycles_each_all_with_initial_response(demo_tables):
-    cycles = demo_tables["cycles"]
+    cycles = demo_tables.cycles
     initial = cycles[cycles["phase"] == "initial"].groupby("patient_id").size()
     assert (initial == PUB["initial_prrt_cycles"]).all() and len(initial) == 35
-    bor = response.response_by_patient(demo_tables["assessments"], cycles, "initial")
+    bor = response.response_by_patient(demo_tables.assessments, cycles, "initial")
     # Initial response = disease control (PR or SD) after the four cycles, then progression.
     assert set(bor["best_overall_response"]) <= {"CR", "PR", "SD"}
     assert bor["has_follow_up_imaging"].all()
 
 
 def test_best_response_after_salvage_exact(demo_tables):
-    bor = response.response_by_patient(demo_tables["assessments"], demo_tables["cycles"], "salvage")
+    bor = response.response_by_patient(demo_tables.assessments, demo_tables.cycles, "salvage")
     imaged = bor[bor["has_follow_up_imaging"]]
     published = PUB["best_response_after_salvage_recist11"]
     assert len(imaged) == published["evaluable"] == 32
@@ -70,14 +70,14 @@ def test_best_response_after_salvage_exact(demo_tables):
 
 def test_recorded_recist_agrees_with_the_rules_at_every_time_point(demo_tables):
     for phase in ("initial", "salvage"):
-        tp = response.timepoint_responses(demo_tables["assessments"], demo_tables["cycles"], phase)
+        tp = response.timepoint_responses(demo_tables.assessments, demo_tables.cycles, phase)
         recorded = tp["assessment_id"].map(
-            demo_tables["assessments"].set_index("assessment_id")["recist_recorded"])
+            demo_tables.assessments.set_index("assessment_id")["recist_recorded"])
         assert (tp["response"].to_numpy() == recorded.to_numpy()).all(), phase
 
 
 def test_one_patient_with_grade3_haematological_value_and_no_grade3_renal(demo_tables):
-    graded = toxicity.grade_labs(demo_tables["labs"], demo_tables["patients"], demo_tables["cycles"])
+    graded = toxicity.grade_labs(demo_tables.labs, demo_tables.patients, demo_tables.cycles)
     severe = toxicity.high_grade_events(graded, min_grade=3)
     haem = severe[severe["test"].isin(["hemoglobin", "platelets", "wbc", "neutrophils", "lymphocytes"])]
     assert haem["patient_id"].nunique() == PUB["toxicity"]["grade3_hematotoxicity_patients"] == 1
@@ -88,7 +88,7 @@ def test_one_patient_with_grade3_haematological_value_and_no_grade3_renal(demo_t
 
 # ---- close ---------------------------------------------------------------
 def test_age_close_to_published(demo_tables):
-    age = demo_tables["patients"]["age_at_first_prrt_years"]
+    age = demo_tables.patients["age_at_first_prrt_years"]
     assert age.mean() == pytest.approx(63, abs=0.5)  # published 63 +- 9 years
     assert age.std() == pytest.approx(9, abs=0.5)
 
@@ -136,7 +136,7 @@ def test_follow_up_after_initial_prrt_close_to_published(ends):
 
 # ---- plausible detail ----------------------------------------------------
 def test_cycle_dates_eight_to_ten_weeks_apart_within_each_phase(demo_tables):
-    cycles = demo_tables["cycles"].sort_values(["patient_id", "cycle_number"])
+    cycles = demo_tables.cycles.sort_values(["patient_id", "cycle_number"])
     gaps = cycles.groupby(["patient_id", "phase"])["cycle_date"].diff().dropna().dt.days
     assert gaps.between(56, 70).all()
     assert cycles.groupby("patient_id")["cycle_date"].is_monotonic_increasing.all()
@@ -144,7 +144,7 @@ def test_cycle_dates_eight_to_ten_weeks_apart_within_each_phase(demo_tables):
 
 
 def test_kidney_dose_per_gbq_varies_more_between_than_within_patients(demo_tables):
-    d, c = demo_tables["dosimetry"], demo_tables["cycles"]
+    d, c = demo_tables.dosimetry, demo_tables.cycles
     kid = d[d["organ"] == "kidneys"].merge(c, on="cycle_id")
     log_gy_gbq = np.log(kid["dose_gy"] / kid["activity_gbq"])
     assert np.exp(log_gy_gbq).mean() == pytest.approx(0.54, abs=0.05)  # ~0.5 Gy/GBq
@@ -157,44 +157,44 @@ def test_kidney_dose_per_gbq_varies_more_between_than_within_patients(demo_table
 
 
 def test_tumour_dose_falls_over_cycles(demo_tables):
-    d, c = demo_tables["dosimetry"], demo_tables["cycles"]
+    d, c = demo_tables.dosimetry, demo_tables.cycles
     tumour = d[d["organ"] == "tumour"].merge(c, on="cycle_id")
     by_cycle = tumour.groupby("cycle_number")["dose_gy"].mean()
     assert by_cycle.loc[1] > by_cycle.loc[4] > by_cycle.loc[6]
 
 
 def test_labs_before_every_cycle_and_renal_function_plausible(demo_tables):
-    labs, cycles = demo_tables["labs"], demo_tables["cycles"]
+    labs, cycles = demo_tables.labs, demo_tables.cycles
     merged = cycles.merge(labs, on="patient_id")
     before = merged[(merged["lab_date"] <= merged["cycle_date"])
                     & (merged["lab_date"] >= merged["cycle_date"] - pd.Timedelta(days=7))]
     assert before["cycle_id"].nunique() == len(cycles)
     assert labs["egfr_ml_min_173m2"].between(30, 130).all()
     assert labs["mag3_ter_ml_min_173m2"].dropna().mean() == pytest.approx(234, abs=30)  # Werner 2016
-    patients = demo_tables["patients"]
+    patients = demo_tables.patients
     assert 0 < patients["hypertension"].sum() < 35 and 0 < patients["diabetes"].sum() < 35
 
 
 def test_no_record_after_death_or_last_contact(demo_tables):
-    ev = demo_tables["events"]
+    ev = demo_tables.events
     end = ev[ev["event_type"].isin(["death", "last_contact"])].set_index("patient_id")["event_date"]
     assert end.index.is_unique and len(end) == 35
     for table, column in (("cycles", "cycle_date"), ("labs", "lab_date"),
                           ("assessments", "assessment_date")):
-        frame = demo_tables[table]
+        frame = demo_tables.table(table)
         assert (frame[column] <= frame["patient_id"].map(end)).all(), table
     assert (ev["event_date"] <= pd.Timestamp(demo.DATA_CUTOFF)).all()
 
 
 def test_deterministic_and_seed_dependent():
     a, b = demo.generate(seed=7), demo.generate(seed=7)
-    for name in a.tables:
-        pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+    for name in a.tables.NAMES:
+        pd.testing.assert_frame_equal(a.tables.table(name), b.tables.table(name))
     c = demo.generate(seed=8)
-    assert not a.tables["labs"]["hb_g_dl"].equals(c.tables["labs"]["hb_g_dl"])
+    assert not a.tables.labs["hb_g_dl"].equals(c.tables.labs["hb_g_dl"])
     # Exact counts hold for any seed; sizes other than 35 keep the proportions.
-    assert c.tables["patients"]["sex"].value_counts().to_dict() == {"M": 25, "F": 10}
-    big = demo.generate(n_patients=140, seed=1).tables["patients"]
+    assert c.tables.patients["sex"].value_counts().to_dict() == {"M": 25, "F": 10}
+    big = demo.generate(n_patients=140, seed=1).tables.patients
     assert big["sex"].value_counts().to_dict() == {"M": 100, "F": 40}
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prrt_core.tables import Tables
 from prrt_core.clinical import eligibility
 
 AS_OF = dt.date(2024, 6, 1)
@@ -22,7 +23,7 @@ CONFIG = eligibility.load_config()
 
 
 def make_tables(*, lab=None, lab_date="2024-05-25", pet_score=3, pet_date="2024-05-10",
-                ecog=1, kps=80, progression="2023-06-01", gy_per_gbq=0.3) -> dict[str, pd.DataFrame]:
+                ecog=1, kps=80, progression="2023-06-01", gy_per_gbq=0.3) -> Tables:
     """Patient P1 (evaluated) and P2 (cohort for the projection model), 4 initial cycles each."""
     patients = pd.DataFrame({"patient_id": ["P1", "P2"], "sex": ["M", "F"],
                              "hypertension": [False, False], "diabetes": [False, False],
@@ -51,8 +52,8 @@ def make_tables(*, lab=None, lab_date="2024-05-25", pet_score=3, pet_date="2024-
                                           "event_type": ["last_contact"], "phase": [None]})
     performance = pd.DataFrame({"patient_id": ["P1"], "status_date": pd.to_datetime(["2024-05-20"]),
                                 "ecog": [ecog], "karnofsky_pct": [kps]})
-    return {"patients": patients, "cycles": cycles, "dosimetry": dosimetry, "labs": labs,
-            "assessments": assessments, "events": events, "performance_status": performance}
+    return Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=assessments,
+                  events=events, performance_status=performance)
 
 
 def run(tables=None, **kwargs):
@@ -160,7 +161,7 @@ def test_projected_kidney_dose_over_limit_names_the_safe_activity():
 
 def test_no_projection_leaves_kidney_criteria_unknown():
     tables = make_tables()
-    tables["dosimetry"] = tables["dosimetry"].iloc[:0]  # no dosimetry anywhere: no model
+    tables = tables.replace(dosimetry=tables.dosimetry.iloc[:0])  # no dosimetry anywhere: no model
     checklist, row = run(tables)
     assert row is None
     assert status(checklist, "Projected kidney dose") == "unknown"
@@ -186,7 +187,7 @@ def test_config_errors_name_file_section_and_key(tmp_path):
 
 def test_demo_patient_at_salvage_decision(demo_tables):
     # The day before NET-004's first salvage cycle: everything recorded and recent.
-    cycles = demo_tables["cycles"]
+    cycles = demo_tables.cycles
     start = cycles[(cycles["patient_id"] == "NET-004") & (cycles["phase"] == "salvage")]["cycle_date"].min()
     as_of = (start - pd.Timedelta(days=1)).date()
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2,

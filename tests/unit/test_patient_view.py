@@ -23,7 +23,7 @@ CONFIG = eligibility.load_config()
 
 
 def kidney_rows(tables, patient_id):
-    d, c = tables["dosimetry"], tables["cycles"]
+    d, c = tables.dosimetry, tables.cycles
     rows = d[d["organ"] == "kidneys"].merge(c[c["patient_id"] == patient_id], on="cycle_id")
     return rows.sort_values("cycle_date")
 
@@ -41,7 +41,7 @@ def test_cycle_table_sums_and_bed_by_hand(demo_tables):
     assert np.all(np.isfinite(t))  # every NET-004 cycle has a measured T_eff
     np.testing.assert_allclose(cycles["kidney_bed_gy"], d * (1 + d / 2.6 * 2.8 / (2.8 + t)), rtol=1e-12)
     np.testing.assert_allclose(cycles["kidney_gy_per_gbq"], d / own["activity_gbq"].to_numpy(), rtol=1e-12)
-    tumour = demo_tables["dosimetry"].query("organ == 'tumour'").set_index("cycle_id")["dose_gy"]
+    tumour = demo_tables.dosimetry.query("organ == 'tumour'").set_index("cycle_id")["dose_gy"]
     np.testing.assert_allclose(cycles["tumour_dose_gy"], tumour.loc[cycles["cycle_id"]].to_numpy())
 
 
@@ -103,7 +103,7 @@ def test_timeline_holds_every_cycle_scan_and_event_in_date_order(demo_tables):
     tl = pv.timeline(demo_tables, "NET-004")
     counts = tl["kind"].value_counts()
     for kind, table in (("cycle", "cycles"), ("imaging", "assessments"), ("event", "events")):
-        frame = demo_tables[table]
+        frame = demo_tables.table(table)
         assert counts[kind] == (frame["patient_id"] == "NET-004").sum()
     assert tl["date"].is_monotonic_increasing
     assert tl["what"].iat[-1] == "Death" and "Cycle 5 (salvage): 4.39 GBq" in set(tl["what"])
@@ -111,8 +111,8 @@ def test_timeline_holds_every_cycle_scan_and_event_in_date_order(demo_tables):
 
 def test_imaging_response_is_the_computed_recist(demo_tables):
     scans = pv.imaging(demo_tables, "NET-004")
-    t = {k: v[v["patient_id"] == "NET-004"] for k, v in demo_tables.items() if "patient_id" in v}
-    expected = response.timepoint_responses(t["assessments"], t["cycles"], "initial")["response"].tolist()
+    t = demo_tables.for_patient("NET-004")
+    expected = response.timepoint_responses(t.assessments, t.cycles, "initial")["response"].tolist()
     follow = scans[(scans["phase"] == "initial") & (scans["role"] == "follow-up")]
     assert follow["response"].tolist() == expected == ["SD", "SD", "SD", "SD", "PD"]
     assert (scans.loc[scans["role"] == "baseline", "response"] == "").all()
@@ -157,7 +157,7 @@ def test_status_worst_grades_best_response_and_endpoints(demo_tables):
     state = pv.status(demo_tables, "NET-001")
     worst = state.worst_grades.set_index("test")
     assert worst.loc["platelets", "after_salvage"] == 3.0
-    graded = toxicity.grade_labs(demo_tables["labs"], demo_tables["patients"], demo_tables["cycles"])
+    graded = toxicity.grade_labs(demo_tables.labs, demo_tables.patients, demo_tables.cycles)
     direct = toxicity.worst_grades(graded[graded["patient_id"] == "NET-001"])
     direct = direct.set_index(["test", "phase"])["worst_grade"]
     for test in worst.index:
@@ -187,17 +187,16 @@ def test_mag3_trend_is_the_least_squares_slope_per_year():
     assert np.isnan(pv.mag3_trend(mag3.iloc[:1]).slope_per_year)
 
 
-def test_unknown_patient_is_named():
+def test_unknown_patient_is_named(demo_tables):
     with pytest.raises(ValueError, match="'NET-999' is not in the store"):
-        pv.header({"patients": pd.DataFrame({"patient_id": ["NET-001"]}), "dosimetry": pd.DataFrame(
-            {"cycle_id": []})}, "NET-999")
+        pv.header(demo_tables, "NET-999")
 
 
 # ---------------------------------------------------------------- planner
 
 def test_decision_dates(demo_tables):
     dates = pv.decision_dates(demo_tables, "NET-004")
-    first_salvage = demo_tables["cycles"].query("patient_id == 'NET-004' and phase == 'salvage'")["cycle_date"].min()
+    first_salvage = demo_tables.cycles.query("patient_id == 'NET-004' and phase == 'salvage'")["cycle_date"].min()
     assert dates["before_salvage"] == (first_salvage - pd.Timedelta(days=1)).date() == dt.date(2025, 3, 17)
     assert dates["latest"] == dates["death"] == dt.date(2025, 5, 23)
 
@@ -233,7 +232,7 @@ def test_plan_without_cycles_by_the_evaluation_date_has_no_projection(demo_table
 def test_compare_scenarios_matches_project(demo_tables):
     as_of = dt.date(2025, 3, 17)
     out = pv.compare_scenarios(demo_tables, "NET-004", as_of, pv.DEFAULT_SCENARIOS, pv.Scenario())
-    history, patients = projection.inputs_from_tables(eligibility.tables_as_of(demo_tables, as_of))
+    history, patients = projection.inputs_from_tables(demo_tables.as_of(as_of))
     for (n, a), (_, got) in zip(pv.DEFAULT_SCENARIOS, out.iterrows()):
         row = projection.project(history, n, a, patients=patients, patient_ids=["NET-004"]).iloc[0]
         assert got["dose_p50_gy"] == row["dose_p50_gy"] and got["total_activity_gbq"] == pytest.approx(n * a)

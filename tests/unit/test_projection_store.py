@@ -12,14 +12,14 @@ from prrt_core import projection
 
 def test_inputs_from_tables_one_row_per_cycle_with_kidney_dose(demo_tables):
     history, patients = projection.inputs_from_tables(demo_tables)
-    assert len(history) == len(demo_tables["cycles"]) == 222
+    assert len(history) == len(demo_tables.cycles) == 222
     assert list(patients.columns) == ["patient_id", "renal_risk"]
-    d = demo_tables["dosimetry"]
+    d = demo_tables.dosimetry
     kidney = d[d["organ"] == "kidneys"].set_index("cycle_id")
     row = history.iloc[0]
     assert row["kidney_dose_gy"] == kidney.loc[row["cycle_id"], "dose_gy"]
     assert history["kidney_t_eff_h"].isna().sum() == kidney["t_eff_h"].isna().sum()
-    p = demo_tables["patients"]
+    p = demo_tables.patients
     expected = (p["hypertension"] | p["diabetes"]).to_numpy()
     assert (patients["renal_risk"].to_numpy() == expected).all()
 

@@ -18,10 +18,9 @@ HOSTILE = '<script>alert("x")</script> & CKD stage 2'
 
 @pytest.fixture(scope="module")
 def built(demo_tables):
-    tables = dict(demo_tables)
-    patients = tables["patients"].copy()
+    patients = demo_tables.patients.copy()
     patients.loc[patients["patient_id"] == "NET-004", "other_renal_risk"] = HOSTILE
-    tables["patients"] = patients
+    tables = demo_tables.replace(patients=patients)
     rv = pv.review(tables, "NET-004")
     result = pv.plan(tables, "NET-004", dt.date(2025, 3, 17), pv.Scenario(n_cycles=3, activity_gbq=5.5),
                      config=eligibility.load_config())

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prrt_core.tables import Tables
 from prrt_core import cohort
 from prrt_core.cohort import table1
 
@@ -28,7 +29,7 @@ def bed_by_hand(dose_gy: float, t_eff_h: float) -> float:
     return dose_gy * (1 + dose_gy / 2.6 * 2.8 / (2.8 + t_eff_h))
 
 
-def hand_tables() -> dict[str, pd.DataFrame]:
+def hand_tables() -> Tables:
     patients = pd.DataFrame({
         "patient_id": ["P1", "P2", "P3", "P4"], "sex": ["M", "F", "M", "F"],
         "age_at_first_prrt_years": [60, 70, 50, None],
@@ -55,7 +56,9 @@ def hand_tables() -> dict[str, pd.DataFrame]:
     labs = pd.DataFrame({"patient_id": ["P1", "P1", "P2"],
                          "lab_date": pd.to_datetime(["2020-01-01", "2021-01-01", "2019-04-20"]),
                          "egfr_ml_min_173m2": [90.0, 80.0, 75.0]})
-    return {"patients": patients, "cycles": cycles, "dosimetry": dosimetry, "labs": labs}
+    none = pd.DataFrame()  # tables Table 1 does not read
+    return Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=none, events=none,
+                  performance_status=none)
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +160,12 @@ def test_table1_of_no_patients_shows_dashes_not_errors(attributes):
 def test_cumulative_per_patient_unchanged_for_home(attributes):
     # Home's figures: the kidney sum is NaN for a patient with a cycle lacking a kidney dose.
     t = hand_tables()
-    per = cohort.cumulative_per_patient(t["cycles"], t["dosimetry"])
+    per = cohort.cumulative_per_patient(t.cycles, t.dosimetry)
     assert per["n_cycles"].to_dict() == {"P1": 3, "P2": 4, "P3": 2, "P4": 1}
     assert per["n_salvage_cycles"].to_dict() == {"P1": 1, "P2": 2, "P3": 0, "P4": 0}
     assert per["cumulative_kidney_dose_gy"].iloc[:3].tolist() == [25.0, 12.0, 6.0]
     assert math.isnan(per.loc["P4", "cumulative_kidney_dose_gy"])
-    o = cohort.overview(t["patients"], t["cycles"], t["dosimetry"])
+    o = cohort.overview(t.patients, t.cycles, t.dosimetry)
     assert (o.n_patients, o.n_cycles, o.n_salvage_patients) == (4, 10, 2)
     assert o.mean_cumulative_kidney_dose_gy == pytest.approx(43 / 3)
     assert o.n_patients_with_complete_kidney_dosimetry == 3
@@ -171,7 +174,7 @@ def test_cumulative_per_patient_unchanged_for_home(attributes):
 def test_bed_unknown_when_no_cycle_has_a_measured_t_eff():
     # No measured T_eff anywhere: no cohort median, so the BED is unknown, never a partial sum.
     t = hand_tables()
-    t["dosimetry"] = t["dosimetry"].assign(t_eff_h=np.nan)
+    t = t.replace(dosimetry=t.dosimetry.assign(t_eff_h=np.nan))
     a = cohort.patient_attributes(t).set_index("patient_id")
     assert a["cumulative_kidney_dose_gy"].iloc[:3].tolist() == [25.0, 12.0, 6.0]
     assert a["cumulative_kidney_bed_gy"].isna().all() and a["over_bed_limit"].isna().all()
