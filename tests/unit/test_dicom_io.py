@@ -1,6 +1,6 @@
 """Reading DICOM (and NIfTI) for dosimetry: units, times, geometry, VOIs, refusals, privacy.
 
-Phantom files are written by prrt_core.phantom with known activity; pydicom's own sample
+Phantom files are written by prrt_core.testing.phantom with known activity; pydicom's own sample
 files (pydicom.data) are read and compared with pydicom's decoding of the same file.
 """
 from __future__ import annotations
@@ -19,14 +19,14 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.support import editor
-from prrt_core import dicom
-from prrt_core import dosimetry
+from prrt_core import dicom, dosimetry
+from prrt_core.dicom import DicomError, study_dose
+from prrt_core.dicom.injection import LU177_HALF_LIFE_S
+from prrt_core.dicom.voi_sources import rtstruct_sources, seg_sources
+from prrt_core.importer import dosimetry_results
 from prrt_core.testing import phantom
 from prrt_core.views import dosimetry as dose_view
-from prrt_core.importer import dosimetry_results
-from prrt_core.dicom import study_dose
-from prrt_core.dicom import DicomError
+from tests.support import editor
 
 PH = phantom.default_phantom()
 # Whole, distinctive values only: a bare "4711" turns up by chance among stored dose digits.
@@ -378,7 +378,7 @@ def test_rtstruct_sample_without_preamble_is_read_with_force_and_rasterised():
     path = Path(get_testdata_file("rtstruct.dcm"))
     assert path.read_bytes()[128:132] != b"DICM"
     ds = dicom.read_dataset("rtstruct.dcm", path.read_bytes())
-    sources = dicom._rtstruct_sources("rtstruct.dcm", ds)
+    sources = rtstruct_sources("rtstruct.dcm", ds)
     # ROIs per pydicom: 'patient' (3 closed contours) and two isocenter POINTs (no volume, skipped).
     assert [s.name for s in sources] == ["patient"]
     assert [len(c) for c in sources[0].contours_mm] == [len(c.ContourData) // 3
@@ -397,9 +397,9 @@ def test_seg_sample_matches_pydicom_pixel_data():
     ds = pydicom.dcmread(path)
     # pydicom's sample keeps 3 per-frame items for its 1 frame of pixel data: refused as inconsistent.
     with pytest.raises(DicomError, match=r"PerFrameFunctionalGroupsSequence \(5200,9230\): has 3 items for 1 frame"):
-        dicom._seg_sources("liver_1frame.dcm", ds)
+        seg_sources("liver_1frame.dcm", ds)
     ds.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[:1]
-    sources = dicom._seg_sources("liver_1frame.dcm", ds)
+    sources = seg_sources("liver_1frame.dcm", ds)
     assert [(s.name, s.organ) for s in sources] == [("Liver", "liver")]
     np.testing.assert_array_equal(sources[0].volume[0], ds.pixel_array.astype(bool))
     assert sources[0].volume.sum() == 36233  # pydicom's pixel_array.sum() of the 1-bit frame
@@ -462,8 +462,8 @@ def test_patient_identifiers_never_reach_results_logs_or_store(tmp_path, nm_fold
 
 def test_lu177_half_life_constant_used_for_the_check():
     # dosimetry.LU177_HALF_LIFE_H = 159.528 h = 574,300.8 s (EJNMMI Phys 2020 Table 1).
-    assert dicom.LU177_HALF_LIFE_S == pytest.approx(574300.8)
-    assert dosimetry.LU177_HALF_LIFE_H * 3600 == dicom.LU177_HALF_LIFE_S
+    assert LU177_HALF_LIFE_S == pytest.approx(574300.8)
+    assert dosimetry.LU177_HALF_LIFE_H * 3600 == LU177_HALF_LIFE_S
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DA")

@@ -1,6 +1,6 @@
 """Voxel dosimetry: the phantom's analytic doses, the per-voxel fit rules, DVH, storage, CLI.
 
-Expected phantom doses are analytic (prrt_core.phantom): a uniform structure with
+Expected phantom doses are analytic (prrt_core.testing.phantom): a uniform structure with
 concentration C0 at injection and effective half-life T_eff receives
 D = C0 T_eff / ln2 x Delta / rho, Delta = 0.08534 Gy g/(MBq h) (147.95 keV per decay,
 EJNMMI Phys 2020 Table 1, as in prrt_core.dosimetry).
@@ -13,16 +13,14 @@ import math
 import numpy as np
 import pytest
 
-from tests.support import editor
-from prrt_core import cli
-from prrt_core import dicom
-from prrt_core import dosimetry
-from prrt_core.testing import phantom
-from prrt_core.views import dosimetry as dose_view
-from prrt_core.importer import dosimetry_results
+from prrt_core import cli, dicom, dosimetry
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
+from prrt_core.importer import dosimetry_results
 from prrt_core.store import Store
+from prrt_core.testing import phantom
+from prrt_core.views import dosimetry as dose_view
+from tests.support import editor
 
 PH = phantom.default_phantom()
 RHO = voxel.TISSUE_DENSITY_G_PER_ML
