@@ -101,7 +101,7 @@ for note in study.notes:
     st.caption(note)
 
 st.subheader("Kidney and tumour dose")
-sources = dose_view.available_dose_sources(result)
+sources = result.dose_sources
 source = st.radio("Dose shown and saved", sources, format_func=SOURCE_LABELS.get, horizontal=True)
 metrics = dose_view.headline_doses(result, source)
 for col, (label, value, help_text) in zip(st.columns(max(len(metrics), 1)), metrics):

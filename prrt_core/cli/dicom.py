@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(dose_view.organ_table(result).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print()
-        if args.dose_source not in dose_view.available_dose_sources(result):
+        if args.dose_source not in result.dose_sources:
             print(f"error: --dose-source {args.dose_source} not available; have "
-                  f"{', '.join(dose_view.available_dose_sources(result))}", file=sys.stderr)
+                  f"{', '.join(result.dose_sources)}", file=sys.stderr)
             return 2
         for label, value, detail in dose_view.headline_doses(result, args.dose_source):
             print(f"{label:28} {value:8.2f}   {detail}")

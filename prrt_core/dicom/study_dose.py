@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core import dicom, dosimetry
+from prrt_core.errors import InputError
 from prrt_core.dosimetry.voxel import TISSUE_DENSITY_G_PER_ML, dvh, tac_curve_mbq, tia_and_dose_maps, voi_time_activity
 
 KIDNEY_ORGANS = ("kidneys", "kidney_left", "kidney_right")
@@ -51,6 +52,18 @@ class VoxelDosimetry:
     tia_mbq_h_per_ml: np.ndarray | None
     dose_gy: np.ndarray | None
     n_positive: np.ndarray | None
+
+    @property
+    def dose_sources(self) -> list[DoseSource]:
+        """The dose sources this result has a column for (RTDOSE only when one was given)."""
+        return [source for source in DoseSource if source.column in self.organs]
+
+    def require_source(self, source: DoseSource | str) -> DoseSource:
+        """``source`` as a DoseSource; InputError naming the sources there are when this result has none of it."""
+        if source not in self.dose_sources:
+            raise InputError(f"dose source {str(source)!r} not available; have "
+                             f"{', '.join(s.value for s in self.dose_sources)}")
+        return DoseSource(source)
 
     @property
     def has_spect(self) -> bool:

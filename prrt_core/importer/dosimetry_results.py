@@ -11,7 +11,6 @@ from prrt_core import dosimetry
 from prrt_core.dicom.study_dose import DoseSource, VoxelDosimetry
 from prrt_core.store import Store
 from prrt_core.store.access import Actor
-from prrt_core.views.dosimetry import available_dose_sources
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +37,7 @@ def dosimetry_rows(result: VoxelDosimetry, cycle_id: int, source: DoseSource = D
     half-life (None without a SPECT series). provenance is JSON with the method, the models,
     the activity and its source, and the SOP/Series Instance UIDs (never file names).
     """
-    if source not in available_dose_sources(result):
-        raise ValueError(f"dose source {source!r} not available; have {available_dose_sources(result)}")
+    source = result.require_source(source)
     study = result.study
     spect = [{"series_instance_uid": tp.series_instance_uid, "sop_instance_uids": list(tp.sop_instance_uids),
               "modality": tp.modality, "units": tp.units, "time_h": round(float(t), 3)}

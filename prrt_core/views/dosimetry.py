@@ -6,7 +6,6 @@ import pandas as pd
 from prrt_core.dicom.study_dose import DoseSource, VoxelDosimetry
 
 
-# --- tables and storage -----------------------------------------------------------------------
 _DISPLAY = {"voi": "VOI", "organ": "Organ", "n_voxels": "Voxels", "volume_ml": "Volume (mL)", "mass_g": "Mass (g)",
             "voxel_mean_dose_gy": "Voxel mean dose (Gy)", "voxel_median_dose_gy": "Voxel median dose (Gy)",
             "voxel_max_dose_gy": "Voxel max dose (Gy)", "organ_dose_gy": "Organ-level dose (Gy)",
@@ -22,19 +21,13 @@ def organ_table(result: VoxelDosimetry) -> pd.DataFrame:
     return result.organs[cols].rename(columns=_DISPLAY)
 
 
-def available_dose_sources(result: VoxelDosimetry) -> list[DoseSource]:
-    """The dose sources this result has a column for (RTDOSE only when one was given)."""
-    return [source for source in DoseSource if source.column in result.organs]
-
-
 _HEADLINE = {"kidneys": "Kidneys, both (Gy)", "kidney_left": "Left kidney (Gy)", "kidney_right": "Right kidney (Gy)",
              "liver": "Liver (Gy)", "spleen": "Spleen (Gy)"}
 
 
 def headline_doses(result: VoxelDosimetry, source: DoseSource = DoseSource.VOXEL) -> list[tuple[str, float, str]]:
     """(label, dose Gy, detail) for the kidneys, then each side, then each lesion, liver and spleen."""
-    if source not in available_dose_sources(result):
-        raise ValueError(f"dose source {source!r} not available; have {available_dose_sources(result)}")
+    source = result.require_source(source)
     order = ["kidneys", "kidney_left", "kidney_right", "tumour", "liver", "spleen"]
     out = []
     for organ in order:

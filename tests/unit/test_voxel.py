@@ -19,7 +19,6 @@ from prrt_core.dosimetry import voxel
 from prrt_core.importer import dosimetry_results
 from prrt_core.store import Store
 from prrt_core.testing import phantom
-from prrt_core.views import dosimetry as dose_view
 from tests.support import editor
 
 PH = phantom.default_phantom()
@@ -206,7 +205,7 @@ def test_rtdose_with_mask_and_spect_side_by_side(tmp_path, written):
     organs = res.organs.set_index("voi")
     for s in PH.structures:
         assert organs.loc[s.name, "rtdose_mean_gy"] == pytest.approx(PH.expected_dose_gy(s.name, RHO), rel=1e-6)
-    assert dose_view.available_dose_sources(res) == ["voxel", "organ", "rtdose"]
+    assert res.dose_sources == ["voxel", "organ", "rtdose"]
 
 
 def test_rtdose_only_gives_dose_without_t_eff(tmp_path):
@@ -214,7 +213,7 @@ def test_rtdose_only_gives_dose_without_t_eff(tmp_path):
     phantom.write_seg(folder / "seg", PH)
     phantom.write_rtdose(folder / "dose", PH, PH.expected_dose_map_gy(RHO))
     res = study_dose.analyse(folder)
-    assert not res.has_spect and dose_view.available_dose_sources(res) == ["rtdose"]
+    assert not res.has_spect and res.dose_sources == ["rtdose"]
     rows = dosimetry_results.dosimetry_rows(res, 7, "rtdose").set_index("organ")
     assert rows.loc["kidney_left", "dose_gy"] == pytest.approx(PH.expected_dose_gy("Kidney left", RHO), rel=1e-6)
     assert rows["t_eff_h"].isna().all()

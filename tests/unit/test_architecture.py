@@ -1,0 +1,116 @@
+"""The layers of docs/architecture.md, kept by a test over the import statements (ast).
+
+Each prrt_core subpackage may import only the subpackages below it; nothing in prrt_core
+imports streamlit, ui or pages; pages and ui are the only Streamlit code. A new violation
+fails here with the file, line and import named.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+CORE = REPO / "prrt_core"
+# Subpackage (or top-level module) of prrt_core -> what it may import from prrt_core.
+# Top of the file = bottom of the stack. docs/architecture.md draws the same table.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "paths": set(),
+    "tables": set(),
+    "store": {"errors", "paths", "tables"},
+    "dosimetry": {"errors"},
+    "projection": {"dosimetry", "errors", "tables"},
+    "clinical": {"dosimetry", "projection", "errors", "paths", "tables"},
+    "dicom": {"dosimetry", "errors"},
+    "testing": {"dicom", "dosimetry", "errors"},
+    "importer": {"store", "tables", "errors", "dicom", "dosimetry"},
+    "cohort": {"clinical", "dosimetry", "projection", "tables", "errors"},
+    "datasets": {"store", "clinical", "dosimetry", "tables", "paths", "errors"},
+    "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "errors"},
+    "charts": {"views", "cohort", "clinical", "dosimetry", "dicom", "tables", "errors"},
+    "cli": {"store", "importer", "datasets", "projection", "dosimetry", "dicom", "clinical", "views", "tables",
+            "errors", "paths"},
+}
+# The package's front door re-exports the public API (docs/architecture.md, "Public API").
+FRONT_DOOR = {"__init__": {"dosimetry", "projection", "clinical"}, "__main__": {"cli"}}
+STREAMLIT_SIDE = ("streamlit", "ui", "pages")
+
+
+def imports(source: str, module_path: Path) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import in ``source``, read as the repository file ``module_path``.
+
+    ``from a.b import c`` gives ``a.b.c`` (c may be a submodule); relative imports are resolved.
+    """
+    package = module_path.relative_to(REPO).with_suffix("").parts[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source, str(module_path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def layer_of(path: Path) -> str:
+    """The layer of a prrt_core file: its subpackage, or the top-level module's name."""
+    return path.relative_to(CORE).with_suffix("").parts[0]
+
+
+def violations(path: Path, source: str | None = None) -> list[str]:
+    """Imports of the prrt_core file ``path`` that its layer may not make, as 'file:line: module (why)'."""
+    layer = layer_of(path)
+    allowed = ALLOWED.get(layer, FRONT_DOOR.get(layer, set())) | {layer}
+    out = []
+    for line, module in imports(path.read_text() if source is None else source, path):
+        parts = module.split(".")
+        where = f"{path.relative_to(REPO)}:{line}: {module}"
+        if parts[0] in STREAMLIT_SIDE:
+            out.append(where + " (prrt_core never imports Streamlit-side code)")
+        elif parts[0] == "prrt_core" and len(parts) > 1 and parts[1] not in allowed:
+            out.append(where + f" ({layer} may import only {sorted(allowed - {layer})})")
+    return out
+
+
+def core_files() -> list[Path]:
+    return sorted(CORE.rglob("*.py"))
+
+
+def test_every_core_module_belongs_to_a_known_layer():
+    unknown = {layer_of(p) for p in core_files()} - set(ALLOWED) - set(FRONT_DOOR)
+    assert not unknown, f"add {sorted(unknown)} to ALLOWED here and to docs/architecture.md"
+
+
+def test_layers_point_down_only():
+    found = [v for path in core_files() for v in violations(path)]
+    assert not found, "\n".join(found)
+
+
+def test_pages_and_ui_are_the_only_streamlit_code_and_no_page_imports_a_page():
+    for folder in ("ui", "pages"):
+        for path in sorted((REPO / folder).glob("*.py")):
+            found = [m for _, m in imports(path.read_text(), path) if m.split(".")[0] == "pages"]
+            assert not found, f"{path}: {found} (a page is reached through st.navigation, never imported)"
+
+
+@pytest.mark.parametrize("layer, source, expected", [
+    ("dosimetry", "import streamlit as st\n", "never imports Streamlit-side code"),
+    ("dosimetry", "from prrt_core.store import Store\n", "dosimetry may import only ['errors']"),
+    ("clinical", "from prrt_core import store\n", "clinical may import only"),
+    ("store", "from prrt_core.clinical import toxicity\n", "store may import only"),
+    ("views", "from ui import database\n", "never imports Streamlit-side code"),
+    ("projection", "from .. import store\n", "projection may import only"),
+])
+def test_the_checker_catches_a_new_violation(layer, source, expected):
+    """The layer test must fail on the violations the architecture forbids (a test that cannot fail is a defect)."""
+    found = violations(CORE / layer / "_layer_probe.py", source)
+    assert any(expected in v for v in found), found
+
+
+def test_allowed_imports_pass_the_checker():
+    source = "from prrt_core import dosimetry\nfrom prrt_core.errors import InputError\nimport numpy\nfrom . import model\n"
+    assert violations(CORE / "projection" / "_layer_probe.py", source) == []
