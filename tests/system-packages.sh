@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs, installed only when missing (root, or sudo).
+# Called by the README's test command and so by .ci/run; safe to run again.
+set -euo pipefail
+needed=()
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)
+if [ ${#needed[@]} -eq 0 ]; then
+  exit 0
+fi
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  as_root=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "installing Debian packages: ${needed[*]}" >&2
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq "${needed[@]}" >/dev/null
