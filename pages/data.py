@@ -7,11 +7,10 @@ import datetime as dt
 
 import streamlit as st
 
-from ui import database, identity, navigation
-from prrt_core.store import access
-from prrt_core.store import backup
 from prrt_core import importer
-from prrt_core.store import Store
+from prrt_core.importer import ColumnKind
+from prrt_core.store import Store, access, backup
+from ui import database, identity, navigation
 
 navigation.ensure_navigation()
 
@@ -46,14 +45,14 @@ def _problems(plan: importer.Plan, what: str) -> None:
 
 def _column(col: importer.ColumnSpec):
     label, config = col.header, st.column_config
-    if col.kind == "enum":
+    if col.kind == ColumnKind.ENUM:
         return config.SelectboxColumn(label, options=list(col.choices), required=col.required)
-    if col.kind == "bool":
+    if col.kind == ColumnKind.BOOL:
         return config.CheckboxColumn(label, default=False)
-    if col.kind == "date":
+    if col.kind == ColumnKind.DATE:
         return config.DateColumn(label, format="YYYY-MM-DD", required=col.required)
-    if col.kind in ("int", "real"):
-        return config.NumberColumn(label, required=col.required, step=1 if col.kind == "int" else None)
+    if col.kind.numeric:
+        return config.NumberColumn(label, required=col.required, step=1 if col.kind == ColumnKind.INT else None)
     return config.TextColumn(label, required=col.required)
 
 
@@ -170,7 +169,7 @@ with tab_edit:
 
 with tab_export:
     today = dt.date.today().isoformat()
-    st.download_button("Export every table (CSV, zip)", lambda: backup.export_zip(path),
+    st.download_button("Export every table (CSV, zip)", lambda: importer.export_zip(path),
                        f"prrt_export_{today}.zip", mime="application/zip", key="export_zip")
     st.caption("Import form (natural keys, units in the column names) plus the audit log. Text "
                "that a spreadsheet would run as a formula starts with an apostrophe.")

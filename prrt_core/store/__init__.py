@@ -5,7 +5,16 @@ Open with ``Store(path)`` (a context manager); every write names its writer, an
 ``access.Actor`` with the editor role.
 """
 from prrt_core.errors import StoreError
-from prrt_core.store.database import BUSY_TIMEOUT_S, DB_ENV_VAR, DEFAULT_DB_PATH, Store, connect, default_path, migrate
+from prrt_core.store.database import (
+    BUSY_TIMEOUT_S,
+    DB_ENV_VAR,
+    DEFAULT_DB_PATH,
+    Store,
+    connect,
+    default_path,
+    migrate,
+    plain_value,
+)
 
 __all__ = ["BUSY_TIMEOUT_S", "DB_ENV_VAR", "DEFAULT_DB_PATH", "Store", "StoreError", "connect", "default_path",
-           "migrate"]
+           "migrate", "plain_value"]

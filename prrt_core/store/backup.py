@@ -1,11 +1,6 @@
-"""Export, backup and restore of the whole store.
+"""Backup and restore of the whole store (the export as CSV files is
+``prrt_core.importer.export``).
 
-- :func:`export_zip`: every clinical table as CSV (import form: natural keys, column
-  names with units, UTF-8 with a byte-order mark for spreadsheets) plus the audit
-  log, in one zip. Text cells that a spreadsheet would run as a formula (starting
-  with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading apostrophe (OWASP, "CSV
-  Injection"); numeric columns are left as numbers, so -0.5 stays a number. The
-  importer removes that apostrophe again, so an export re-imports unchanged.
 - :func:`backup`: a consistent copy of the database file through SQLite's online
   backup API (``sqlite3.Connection.backup``), safe while others write.
 - :func:`restore`: replaces the database with a backup after checking it
@@ -18,69 +13,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import os
 import sqlite3
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from prrt_core import importer
 from prrt_core.errors import BackupError
-from prrt_core.store import schema
+from prrt_core.store import Store, connect, schema
 from prrt_core.store.access import Actor, require_editor
-from prrt_core.store import Store, connect
 
 log = logging.getLogger(__name__)
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Tables of each schema version (version 2 added performance_status).
 _TABLES_BY_VERSION = {1: set(schema.CLINICAL_TABLES) - {"performance_status"} | {"audit", "meta"},
                       2: set(schema.CLINICAL_TABLES) | {"audit", "meta"}}
-
-
-
-
-def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that start like a spreadsheet formula with an apostrophe.
-
-    Only text (object/string) columns change; numbers stay numbers.
-    """
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            values = out[column]
-            text = values.map(lambda v: isinstance(v, str))
-            risky = text & values.astype(str).str.startswith(FORMULA_START)
-            out[column] = values.where(~risky, "'" + values.astype(str))
-    return out
-
-
-def _csv(frame: pd.DataFrame) -> bytes:
-    return neutralise(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
-
-
-def export_zip(source: Store | str | os.PathLike) -> bytes:
-    """Every clinical table (import form) and the audit log as CSV files in a zip.
-
-    ``source`` is an open store or a database path (opened and closed here).
-    """
-    if not isinstance(source, Store):
-        with Store(source) as store:
-            return export_zip(store)
-    with zipfile.ZipFile(buffer := io.BytesIO(), "w", zipfile.ZIP_DEFLATED) as archive:
-        frames = importer.export_frames(source.read_all())
-        for name, frame in frames.items():
-            archive.writestr(f"{name}.csv", _csv(frame))
-        archive.writestr("audit.csv", _csv(source.read("audit")))
-    log.info("export: %s", ", ".join(f"{len(f)} {n}" for n, f in frames.items()))
-    return buffer.getvalue()
 
 
 def backup(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -35,8 +35,8 @@ import sqlite_utils
 from prrt_core.errors import StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
-from prrt_core.tables import Tables
 from prrt_core.store.access import Actor, require_editor
+from prrt_core.tables import Tables
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _now_utc() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A Python scalar SQLite accepts: NaN/NaT -> None, Timestamp -> ISO date, numpy -> builtin."""
     if value is None:
         return None
@@ -134,7 +134,7 @@ def _plain(value: Any) -> Any:
 def _records(rows: TableRows) -> list[dict[str, Any]]:
     if isinstance(rows, pd.DataFrame):
         rows = rows.to_dict(orient="records")
-    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+    return [{k: plain_value(v) for k, v in row.items()} for row in rows]
 
 
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: (\w+)\.(\w+)")
@@ -275,7 +275,7 @@ class Store:
         with self.transaction(actor):
             before = self._row(table, key)
             try:
-                self.db[table].update(key, {k: _plain(v) for k, v in changes.items()})
+                self.db[table].update(key, {k: plain_value(v) for k, v in changes.items()})
             except sqlite3.IntegrityError as exc:
                 raise _error_from(table, exc, dict(changes), None) from exc
             after = self._row(table, key)

@@ -7,12 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from tests.support import editor
-from prrt_core.store import backup
 from prrt_core import importer
-from prrt_core.store import schema
+from prrt_core.store import Store, backup, schema
 from prrt_core.store.access import SYSTEM, AccessDenied, Actor, Role, audit_log, require_editor, role_for
-from prrt_core.store import Store
+from tests.support import editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
 VIEWER = Actor("Dr Viewer <v@clinic.example>", Role.VIEWER, "oidc")

@@ -11,13 +11,12 @@ import zipfile
 import pandas as pd
 import pytest
 
-from tests.support import editor
-from prrt_core.store import backup
 from prrt_core import importer
-from prrt_core.store import schema
+from prrt_core.importer import export
+from prrt_core.store import Store, backup, migrate, schema
 from prrt_core.store.access import Actor, Role
 from prrt_core.store.backup import BackupError
-from prrt_core.store import Store, migrate
+from tests.support import editor
 
 EDITOR = Actor("dr_e", Role.EDITOR, "oidc")
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
@@ -26,7 +25,7 @@ PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension
 def test_neutralise_prefixes_formula_text_and_leaves_numbers():
     frame = pd.DataFrame({"text": ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "plain", "a=b", None],
                           "number": [-1.5, -2.0, 3.0, 0.0, 1.0, 2.0, -0.0, 5.0, None]})
-    out = backup.neutralise(frame)
+    out = export.neutralise(frame)
     # OWASP "CSV Injection": cells starting with = + - @ tab CR are prefixed with an apostrophe.
     assert out["text"].tolist() == ["'=1+1", "'+cmd", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "plain", "a=b", None]
     pd.testing.assert_series_equal(out["number"], frame["number"])  # a negative number is a number
@@ -36,7 +35,7 @@ def test_neutralise_prefixes_formula_text_and_leaves_numbers():
 
 def test_export_zip_has_every_table_in_import_form_and_the_audit(demo_db):
     with Store(demo_db) as store:
-        data = backup.export_zip(store)
+        data = export.export_zip(store)
         counts = {t: len(store.read(t)) for t in schema.CLINICAL_TABLES}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == sorted([f"{t}.csv" for t in schema.CLINICAL_TABLES] + ["audit.csv"])

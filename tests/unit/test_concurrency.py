@@ -14,9 +14,8 @@ import time
 import pytest
 
 from prrt_core import importer
+from prrt_core.store import Store, StoreError, schema
 from tests.support import REPO, editor
-from prrt_core.store import schema
-from prrt_core.store import Store, StoreError
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
 
@@ -130,18 +129,18 @@ CHILD = """
 import time
 from pathlib import Path
 from prrt_core import importer
-from prrt_core.importer import importers as implementation
+from prrt_core.importer import plan as implementation
 from prrt_core.store import Store
 from tests.support import editor
 
-original = implementation._apply
+original = implementation.apply_plan
 
 def apply_then_hang(store, plan, **kwargs):
     original(store, plan, **kwargs)       # every row written, transaction still open
     Path({marker!r}).write_text("written")
     time.sleep(120)                       # killed here, before COMMIT
 
-implementation._apply = apply_then_hang
+implementation.apply_plan = apply_then_hang
 with Store({db!r}) as store:
     importer.import_files(store, [("labs.csv", Path({labs!r}).read_bytes())], actor=editor("doomed"))
 """

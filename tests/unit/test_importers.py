@@ -11,13 +11,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tests.support import editor
-from prrt_core.store import backup
-from prrt_core.cli import import_commands as cli_import
 from prrt_core import importer
-from prrt_core.store import schema
-from prrt_core.importer import TABLES
-from prrt_core.store import Store, StoreError
+from prrt_core.cli import import_commands as cli_import
+from prrt_core.importer import TABLES, ColumnKind
+from prrt_core.importer.files import table_for
+from prrt_core.store import Store, StoreError, schema
+from tests.support import editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "age_at_first_prrt_years": 61,
            "primary_site": "small intestine", "hypertension": 0, "diabetes": 0}
@@ -104,11 +103,11 @@ def boundary_cases(table: str) -> list[tuple[str, object]]:
     """(column, value) at, just inside and just outside every range; every choice; ids, dates."""
     cases = []
     for col in TABLES[table].columns:
-        if col.kind in ("int", "real") and not (table == "dosimetry" and col.name == "cycle_number"):
-            eps = 1 if col.kind == "int" else 1e-6 * max(1.0, abs(col.high))
+        if col.kind.numeric and not (table == "dosimetry" and col.name == "cycle_number"):
+            eps = 1 if col.kind == ColumnKind.INT else 1e-6 * max(1.0, abs(col.high))
             for value in (col.low, col.high, col.low - eps, col.high + eps, col.low + eps):
-                cases.append((col.name, int(value) if col.kind == "int" else float(value)))
-        elif col.kind == "enum":
+                cases.append((col.name, int(value) if col.kind == ColumnKind.INT else float(value)))
+        elif col.kind == ColumnKind.ENUM:
             cases += [(col.name, value) for value in col.choices + ("not-a-choice",)]
     cases += {"patients": [("patient_id", "A" * 32), ("patient_id", "A" * 33), ("patient_id", "Jane Doe"),
                            ("patient_id", "x'); DROP TABLE--")],
@@ -363,7 +362,7 @@ def test_inserts_are_audited_row_by_row_with_their_key(seeded):
 
 def test_export_reimports_unchanged_into_an_empty_store(demo_db, tmp_path):
     with Store(demo_db) as source:
-        data = backup.export_zip(source)
+        data = importer.export_zip(source)
         expected = importer.export_frames(source.read_all())
     with Store(tmp_path / "copy.sqlite") as target:
         plan = importer.import_files(target, [("export.zip", data)], actor=editor("t"))
@@ -432,7 +431,7 @@ def test_wrong_kinds_of_file_are_named(seeded, tmp_path):
 
 
 def _table_is(name: str, table: str) -> bool:
-    return importer._table_for(name) == table
+    return table_for(name) == table
 
 
 def test_excel_merged_cells_extra_sheets_and_formulas_are_refused(seeded):
@@ -465,7 +464,7 @@ def test_sql_and_formula_looking_text_is_stored_inertly_and_exported_neutralised
     assert stored.loc["P30", "other_renal_risk"] == "'); DROP TABLE patients;--"
     assert stored.loc["P30", "prior_therapies"] == '=HYPERLINK("http://x")'
     assert len(stored) == 4  # the table is still there
-    with zipfile.ZipFile(io.BytesIO(backup.export_zip(seeded))) as archive:
+    with zipfile.ZipFile(io.BytesIO(importer.export_zip(seeded))) as archive:
         exported = archive.read("patients.csv").decode("utf-8-sig")
     assert "'=HYPERLINK" in exported and "'-1+1" in exported and "'@SUM(A1)" in exported
     # Re-importing the export restores the original text (the apostrophe is the export's).
@@ -547,7 +546,8 @@ def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
     assert audit[["user", "action", "row_key"]].values.tolist() == [
         ["dr_a", "update", "cycle_id=1"], ["dr_a", "insert", "cycle_id=2"]]
     # Delete cycle 2, with its dosimetry; the cascade is spelled out before.
-    seeded.insert({"dosimetry": [{"cycle_id": 2, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, actor=editor("t"))
+    seeded.insert({"dosimetry": [{"cycle_id": 2, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]},
+                  actor=editor("t"))
     tables = seeded.read_all()
     original = importer.editable_frame(tables, "cycles", "P1")
     plan = importer.check_edits(seeded, "cycles", original, original.iloc[:1])
@@ -567,7 +567,8 @@ def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(se
     assert problems["Reason"].tolist() == ["a patient id cannot be changed (was P1): add the patient "
                                            "anew and delete the old row"]
     seeded.insert({"cycles": [CYCLE | {"cycle_id": 5, "cycle_number": 2, "cycle_date": "2021-05-01"}],
-                   "dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]}, actor=editor("t"))
+                   "dosimetry": [{"cycle_id": 1, "organ": "kidneys", "dose_gy": 3.0, "method": "x"}]},
+                  actor=editor("t"))
     original = importer.editable_frame(seeded.read_all(), "dosimetry")
     moved = original.copy()
     moved.loc[1, "cycle_number"] = 2  # the dose belongs to cycle 2
