@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import pandas as pd
 
+from prrt_core.errors import InputError
+
 # Clinical tables in dependency order (a parent before its children).
 TABLE_NAMES = ("patients", "cycles", "dosimetry", "labs", "assessments", "events", "performance_status")
 # The column that dates a row of each dated table ("what was known on a date").
@@ -41,7 +43,7 @@ class Tables:
         """From a mapping of table name to DataFrame; every table must be present, no other."""
         missing, extra = set(TABLE_NAMES) - set(frames), set(frames) - set(TABLE_NAMES)
         if missing or extra:
-            raise ValueError(f"tables: missing {sorted(missing)}, unknown {sorted(extra)}")
+            raise InputError(f"tables: missing {sorted(missing)}, unknown {sorted(extra)}")
         return cls(**{name: frames[name] for name in TABLE_NAMES})
 
     def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -72,7 +74,7 @@ class Tables:
         """Only this patient's rows; ValueError when the patient is not in the record."""
         own = self.for_patients([patient_id])
         if own.patients.empty:
-            raise ValueError(f"patient_id {patient_id!r} is not in the store")
+            raise InputError(f"patient_id {patient_id!r} is not in the store")
         return own
 
     def as_of(self, when: dt.date) -> Tables:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from prrt_core.errors import ConfigError
 from prrt_core.store import access
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def current_actor() -> access.Actor | None:
     email = str(user.get("email") or "")
     try:
         role = access.role_for(email, roles)
-    except ValueError:
+    except ConfigError:
         log.exception("[prrt.roles] in secrets.toml is invalid: nobody gets a role")
         return None
     if role is None:

@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from prrt_core.cli.common import command_actor, database_path
-from prrt_core.views import dosimetry as dose_view
-from prrt_core.importer import dosimetry_results
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
-from prrt_core.dicom import DicomError
-from prrt_core.store import Store, StoreError
+from prrt_core.errors import InputError, PrrtError
+from prrt_core.importer import dosimetry_results
+from prrt_core.store import Store
+from prrt_core.views import dosimetry as dose_view
 
 
 def _datetime(text: str) -> dt.datetime:
@@ -30,10 +30,13 @@ def _datetime(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"not an ISO date-time (e.g. 2024-03-04T09:30): {text!r}") from None
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+NAME = "dicom"
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``dicom`` command to an argparse subparsers object; returns its parser."""
     p = subparsers.add_parser(
-        "dicom", help="kidney and tumour dose from quantitative SPECT/CT DICOM (or RTDOSE) and VOIs",
+        NAME, help="kidney and tumour dose from quantitative SPECT/CT DICOM (or RTDOSE) and VOIs",
         description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="folder, zip archive or files: SPECT/PET time points, VOIs (SEG, RTSTRUCT, NIfTI), RTDOSE")
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
             acquisition_duration_s=args.scan_duration_s, density_g_per_ml=args.density_g_per_ml,
             progress=_progress(getattr(args, "verbose", False)))
-    except (DicomError, ValueError) as exc:
+    except InputError as exc:
         print(f"error: {exc}; nothing stored", file=sys.stderr)
         return 1
     study = result.study
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             with Store(path) as store:
                 done = dosimetry_results.save_to_cycle(store, result, args.patient, args.cycle,
                                                        actor=command_actor(args), source=args.dose_source)
-        except (StoreError, ValueError) as exc:
+        except PrrtError as exc:
             print(f"error: {exc}; nothing stored", file=sys.stderr)
             return 1
         print(f"\n{path}: saved to cycle {args.cycle} of patient {args.patient}")

@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from prrt_core import projection
-from prrt_core.projection.settings import DEFAULT_SETTINGS, KidneyModelSettings
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.tables import Tables
+from prrt_core.clinical import response, survival
+from prrt_core.errors import ConfigError, InputError
 from prrt_core.paths import DATA_DIR
+from prrt_core.projection.settings import DEFAULT_SETTINGS, KidneyModelSettings
+from prrt_core.tables import Tables
 
 DEFAULT_CONFIG_PATH = DATA_DIR / "eligibility.toml"
 
@@ -106,31 +106,31 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> Config:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(raw) - set(_REQUIRED) - {"evaluation"})
     if unknown:
-        raise ValueError(f"{path}: unknown section [{unknown[0]}]")
+        raise ConfigError(f"{path}: unknown section [{unknown[0]}]")
     evaluation = raw.get("evaluation", {})
     for key in _EVALUATION_KEYS:
         value = evaluation.get(key)
         if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{path}: [evaluation] {key} must be a positive whole number of days, "
+            raise ConfigError(f"{path}: [evaluation] {key} must be a positive whole number of days, "
                              f"got {value!r}")
     rule_fields = {f.name for f in fields(Rule)}
     rules = {}
     for section, required in _REQUIRED.items():
         table = raw.get(section)
         if table is None:
-            raise ValueError(f"{path}: section [{section}] is missing")
+            raise ConfigError(f"{path}: section [{section}] is missing")
         for key in sorted(set(table) - rule_fields):
-            raise ValueError(f"{path}: [{section}] unknown key {key!r}")
+            raise ConfigError(f"{path}: [{section}] unknown key {key!r}")
         for key in ("severity", "source", *required):
             if key not in table:
-                raise ValueError(f"{path}: [{section}] {key} is missing")
+                raise ConfigError(f"{path}: [{section}] {key} is missing")
         try:
             severity = Severity(table["severity"])
         except ValueError:
-            raise ValueError(f"{path}: [{section}] severity must be 'exclude' or 'caution', "
+            raise ConfigError(f"{path}: [{section}] severity must be 'exclude' or 'caution', "
                              f"got {table['severity']!r}") from None
         for key in required:
             value = table[key]
@@ -139,7 +139,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG_PATH) -> Config:
             else:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
             if not ok:
-                raise ValueError(f"{path}: [{section}] {key} has an invalid value {value!r}")
+                raise ConfigError(f"{path}: [{section}] {key} has an invalid value {value!r}")
         values = dict(table, severity=severity)
         if "accepted" in values:
             values["accepted"] = tuple(values["accepted"])
@@ -242,7 +242,7 @@ def evaluate(patient_id: str, tables: Tables, projection_row: pd.Series | None,
     ``tolerance``: the accepted probability of crossing a kidney limit (0-1).
     """
     if not 0.0 < tolerance < 1.0:
-        raise ValueError(f"tolerance must be between 0 and 1, got {tolerance!r}")
+        raise InputError(f"tolerance must be between 0 and 1, got {tolerance!r}")
     t = tables.for_patient(patient_id)
     now = pd.Timestamp(as_of)
     items = []

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core.clinical.dates import require_columns, treatment_start_dates
+from prrt_core.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +82,12 @@ def _sums(name: str, x: Any) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric (mm); got {x!r}") from exc
+        raise InputError(f"{name} must be numeric (mm); got {x!r}") from exc
     if (arr < 0).any():
-        raise ValueError(f"{name} must be >= 0 mm (NaN = not measured); "
+        raise InputError(f"{name} must be >= 0 mm (NaN = not measured); "
                          f"got {arr[arr < 0].ravel()[:5].tolist()}")
     if np.isinf(arr).any():
-        raise ValueError(f"{name} must be finite; got inf")
+        raise InputError(f"{name} must be finite; got inf")
     return arr
 
 
@@ -95,9 +96,9 @@ def _new_lesions(x: Any, n: int) -> np.ndarray:
     try:
         arr = pd.array(np.asarray(x, dtype=object).ravel(), dtype="boolean")
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"new_lesions must be booleans (None = unknown); got {x!r}") from exc
+        raise InputError(f"new_lesions must be booleans (None = unknown); got {x!r}") from exc
     if len(arr) != n:
-        raise ValueError(f"new_lesions has {len(arr)} values for {n} time points")
+        raise InputError(f"new_lesions has {len(arr)} values for {n} time points")
     return arr.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -107,14 +108,14 @@ def _non_target(x: Any, n: int) -> np.ndarray:
         return np.full(n, None, dtype=object)
     series = pd.Series(np.asarray(x, dtype=object).ravel())
     if len(series) != n:
-        raise ValueError(f"non_target has {len(series)} values for {n} time points")
+        raise InputError(f"non_target has {len(series)} values for {n} time points")
     text = series.where(series.isna(), series.astype(str).str.strip())
     text = text.where(text != "", None)
     canonical = {s.lower(): s for s in NON_TARGET_STATUSES}
     mapped = text.map(lambda s: None if pd.isna(s) else canonical.get(s.lower(), "?"))
     bad = mapped == "?"
     if bad.any():
-        raise ValueError(f"non_target must be one of {NON_TARGET_STATUSES} or None; "
+        raise InputError(f"non_target must be one of {NON_TARGET_STATUSES} or None; "
                          f"got {sorted(set(text[bad]))}")
     return mapped.to_numpy(dtype=object)
 
@@ -157,7 +158,7 @@ def recist(baseline_sum_mm: float, sums_mm: Any, new_lesions: Any, non_target: A
     'SD', 'PD', 'NE'. Source: Eisenhauer et al., EJC 2009;45:228.
     """
     if np.ndim(baseline_sum_mm) != 0:
-        raise ValueError(f"baseline_sum_mm must be one number (mm); got {baseline_sum_mm!r}")
+        raise InputError(f"baseline_sum_mm must be one number (mm); got {baseline_sum_mm!r}")
     baseline = float(_sums("baseline_sum_mm", baseline_sum_mm))
     sums = _sums("sums_mm", sums_mm).ravel()
     n = sums.size
@@ -212,7 +213,7 @@ def _best_overall(frame: pd.DataFrame, *, min_sd_weeks: float, confirm: bool,
 
 def _check_weeks(name: str, weeks: float) -> float:
     if not (isinstance(weeks, (int, float)) and np.isfinite(weeks) and weeks >= 0):
-        raise ValueError(f"{name} must be a number of weeks >= 0; got {weeks!r}")
+        raise InputError(f"{name} must be a number of weeks >= 0; got {weeks!r}")
     return float(weeks)
 
 
@@ -234,21 +235,21 @@ def best_overall_response(dates: Any, responses: Any, start_date: Any, *,
         when = pd.to_datetime(pd.Series(np.asarray(dates, dtype=object).ravel()))
         start = pd.Timestamp(start_date)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"dates and start_date must be dates; got {dates!r}, {start_date!r}") from exc
+        raise InputError(f"dates and start_date must be dates; got {dates!r}, {start_date!r}") from exc
     resp = pd.Series(np.asarray(responses, dtype=object).ravel())
     if len(resp) != len(when):
-        raise ValueError(f"responses has {len(resp)} values for {len(when)} dates")
+        raise InputError(f"responses has {len(resp)} values for {len(when)} dates")
     if pd.isna(start):
-        raise ValueError("start_date is missing")
+        raise InputError("start_date is missing")
     if when.isna().any():
-        raise ValueError(f"dates has missing values at positions {np.flatnonzero(when.isna())[:5].tolist()}")
+        raise InputError(f"dates has missing values at positions {np.flatnonzero(when.isna())[:5].tolist()}")
     bad = ~resp.isin(RESPONSES)
     if bad.any():
-        raise ValueError(f"responses must be one of {RESPONSES}; got {sorted(map(str, set(resp[bad])))}")
+        raise InputError(f"responses must be one of {RESPONSES}; got {sorted(map(str, set(resp[bad])))}")
     if (when.diff().dt.days < 0).any():
-        raise ValueError(f"dates must be in chronological order; got {[d.date().isoformat() for d in when]}")
+        raise InputError(f"dates must be in chronological order; got {[d.date().isoformat() for d in when]}")
     if (when < start).any():
-        raise ValueError(f"dates before start_date {start.date().isoformat()}: "
+        raise InputError(f"dates before start_date {start.date().isoformat()}: "
                          f"{[d.date().isoformat() for d in when[when < start]]}")
     if when.empty:
         return Response.NE.value
@@ -271,7 +272,7 @@ def _phase_inputs(assessments: pd.DataFrame, cycles: pd.DataFrame, phase: str
                   ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
     """(start per patient, chosen baseline per patient, follow-ups after start)."""
     if phase not in ("initial", "salvage"):
-        raise ValueError(f"phase must be 'initial' or 'salvage'; got {phase!r}")
+        raise InputError(f"phase must be 'initial' or 'salvage'; got {phase!r}")
     require_columns(assessments, "assessments", _ASSESSMENT_COLUMNS)
     start = treatment_start_dates(cycles)[f"{phase}_start_date"].dropna().rename("start_date")
     rows = assessments[assessments["phase"] == phase].copy()

@@ -33,6 +33,7 @@ from lifelines.statistics import multivariate_logrank_test
 from scipy import stats
 
 from prrt_core.clinical.dates import DAYS_PER_MONTH, require_columns, treatment_start_dates
+from prrt_core.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -61,34 +62,34 @@ def _validate(durations: Any, events: Any) -> tuple[np.ndarray, np.ndarray]:
     try:
         t = np.asarray(durations, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"durations must be numeric; got {durations!r}") from exc
+        raise InputError(f"durations must be numeric; got {durations!r}") from exc
     try:
         e_raw = np.asarray(events, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"events must be 0/1; got {events!r}") from exc
+        raise InputError(f"events must be 0/1; got {events!r}") from exc
     if t.ndim != 1 or e_raw.ndim != 1:
-        raise ValueError(f"durations and events must be 1-D; got shapes {t.shape} and {e_raw.shape}")
+        raise InputError(f"durations and events must be 1-D; got shapes {t.shape} and {e_raw.shape}")
     if t.size != e_raw.size:
-        raise ValueError(f"durations ({t.size}) and events ({e_raw.size}) differ in length")
+        raise InputError(f"durations ({t.size}) and events ({e_raw.size}) differ in length")
     if t.size == 0:
-        raise ValueError("durations is empty: a Kaplan–Meier estimate needs at least one subject")
+        raise InputError("durations is empty: a Kaplan–Meier estimate needs at least one subject")
     bad = ~np.isfinite(t)
     if bad.any():
-        raise ValueError(f"durations must be finite; got {t[bad][:5].tolist()} "
+        raise InputError(f"durations must be finite; got {t[bad][:5].tolist()} "
                          f"at positions {np.flatnonzero(bad)[:5].tolist()}")
     if (t < 0).any():
-        raise ValueError(f"durations must be >= 0; got {t[t < 0][:5].tolist()} "
+        raise InputError(f"durations must be >= 0; got {t[t < 0][:5].tolist()} "
                          f"at positions {np.flatnonzero(t < 0)[:5].tolist()}")
     bad = ~np.isin(e_raw, (0.0, 1.0))
     if bad.any():
-        raise ValueError(f"events must be 0 (censored) or 1 (event); got {e_raw[bad][:5].tolist()} "
+        raise InputError(f"events must be 0 (censored) or 1 (event); got {e_raw[bad][:5].tolist()} "
                          f"at positions {np.flatnonzero(bad)[:5].tolist()}")
     return t, e_raw.astype(int)
 
 
 def _validate_alpha(alpha: float) -> float:
     if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        raise InputError(f"alpha must be in (0, 1); got {alpha!r}")
     return float(alpha)
 
 
@@ -207,7 +208,7 @@ def km_summary(durations: Any, events: Any, *, at_risk_times: Sequence[float] | 
     if tau is None:
         tau = t_max
     elif not (np.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be a positive finite time; got {tau!r}")
+        raise InputError(f"tau must be a positive finite time; got {tau!r}")
     table = _km_table(t, e, alpha)
     times = table["time"].to_numpy()
     median = _quantile_time(times, table["survival"].to_numpy(), 0.5, t_max)
@@ -222,7 +223,7 @@ def km_summary(durations: Any, events: Any, *, at_risk_times: Sequence[float] | 
     else:
         ticks = np.asarray(at_risk_times, dtype=float)
         if ticks.ndim != 1 or not np.isfinite(ticks).all() or (ticks < 0).any():
-            raise ValueError(f"at_risk_times must be finite times >= 0; got {at_risk_times!r}")
+            raise InputError(f"at_risk_times must be finite times >= 0; got {at_risk_times!r}")
         at_risk = {float(s): int(n) for s, n in zip(ticks, _at_risk(t, ticks))}
     n_events = int(e.sum())
     return {
@@ -276,9 +277,9 @@ def compare_groups(durations: Any, events: Any, groups: Any, *,
     t, e = _validate(durations, events)
     labels = pd.Series(groups).reset_index(drop=True)
     if labels.size != t.size:
-        raise ValueError(f"groups ({labels.size}) and durations ({t.size}) differ in length")
+        raise InputError(f"groups ({labels.size}) and durations ({t.size}) differ in length")
     if labels.isna().any():
-        raise ValueError(f"groups has missing labels at positions "
+        raise InputError(f"groups has missing labels at positions "
                          f"{np.flatnonzero(labels.isna().to_numpy())[:5].tolist()}")
     unique = list(pd.unique(labels))
     summaries = {label: km_summary(t[(labels == label).to_numpy()], e[(labels == label).to_numpy()],
@@ -337,11 +338,11 @@ def endpoints(cycles: pd.DataFrame, events: pd.DataFrame,
     require_columns(events, "events", ("patient_id", "event_date", "event_type", "phase"))
     bad = ~events["event_type"].isin(EVENT_TYPES)
     if bad.any():
-        raise ValueError(f"events.event_type must be one of {EVENT_TYPES}; "
+        raise InputError(f"events.event_type must be one of {EVENT_TYPES}; "
                          f"got {sorted(map(str, events.loc[bad, 'event_type'].unique()))}")
     events = events.assign(event_date=pd.to_datetime(events["event_date"]))
     if events["event_date"].isna().any():
-        raise ValueError("events.event_date has missing dates")
+        raise InputError("events.event_date has missing dates")
     cycles = cycles.assign(cycle_date=pd.to_datetime(cycles["cycle_date"]))
     ids = starts.index
 
@@ -370,7 +371,7 @@ def endpoints(cycles: pd.DataFrame, events: pd.DataFrame,
                               ("salvage progression", prog_salvage, salv)):
         wrong = date < start
         if wrong.any():
-            raise ValueError(f"events: {name} dated before the start it is measured from for "
+            raise InputError(f"events: {name} dated before the start it is measured from for "
                              f"patient(s) {sorted(wrong[wrong].index.astype(str))[:10]}")
     late = prog_initial >= salv
     if late.any():

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from prrt_core import dosimetry
 from prrt_core.dicom.tags import date_time, require_tag
-from prrt_core.errors import DicomError
+from prrt_core.errors import DicomError, InputError
 
 
 def _real_world_bq_per_ml(ds: Dataset) -> tuple[float, float, str] | None:
@@ -74,7 +74,7 @@ def to_bq_per_ml(ds: Dataset, pixels: np.ndarray, name: str, voxel_ml: float, *,
             raise DicomError(name, "Units", f"is {units or 'missing'}: the images are counts; enter the "
                              "calibration factor (cps/MBq) to convert them to activity")
         if not calibration_cps_per_mbq > 0:
-            raise ValueError(f"calibration_cps_per_mbq must be > 0, got {calibration_cps_per_mbq}")
+            raise InputError(f"calibration_cps_per_mbq must be > 0, got {calibration_cps_per_mbq}")
         duration = acquisition_duration_s if acquisition_duration_s is not None else _scan_duration_s(ds, name)
         if not duration > 0:
             raise DicomError(name, "ActualFrameDuration", f"scan duration must be > 0 s, is {duration}")

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import DT
 
 from prrt_core import dosimetry
-from prrt_core.errors import DicomError, tag_label
+from prrt_core.errors import DicomError, InputError, tag_label
 
 if TYPE_CHECKING:
     from prrt_core.dicom.spect import SpectTimePoint
@@ -103,7 +103,7 @@ def resolve_injection(points: Sequence[SpectTimePoint], activity_mbq: float | No
     a_file = t_file = None
     if activity_mbq is not None:
         if not (np.isfinite(activity_mbq) and activity_mbq > 0):
-            raise ValueError(f"activity_mbq must be > 0, got {activity_mbq}")
+            raise InputError(f"activity_mbq must be > 0, got {activity_mbq}")
         a_origin = "entered" + (f" (files state {stated_a[0][1]:.1f} MBq)" if stated_a else "")
         if stated_a and abs(stated_a[0][1] / activity_mbq - 1) > ACTIVITY_AGREEMENT_RTOL:
             logger.warning("entered injected activity %.1f MBq differs from the files' %.1f MBq",

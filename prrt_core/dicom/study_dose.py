@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from prrt_core import dicom, dosimetry
-from prrt_core.errors import InputError
 from prrt_core.dosimetry.voxel import TISSUE_DENSITY_G_PER_ML, dvh, tac_curve_mbq, tia_and_dose_maps, voi_time_activity
+from prrt_core.errors import InputError
 
 KIDNEY_ORGANS = ("kidneys", "kidney_left", "kidney_right")
 

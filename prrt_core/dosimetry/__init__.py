@@ -5,19 +5,50 @@ Arrays in, arrays out (numpy broadcasting); units in every name. Modules:
 local deposition, Hanscheid), ``radiobiology`` (BED, limits), ``voxel`` (per-voxel maps).
 The public names of the first four are re-exported here (``dosimetry.bed`` ...).
 """
-from prrt_core.dosimetry.absorbed_dose import (HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H, KIDNEY_REF_MASS_G,
-                                               KIDNEY_S_REF_MGY_PER_MBQ_S, dose_from_s_value_gy,
-                                               dose_local_deposition_gy, dose_per_activity_gy_per_gbq,
-                                               haenscheid_kidney_dose_gy, kidney_dose_s_value_gy,
-                                               kidney_s_value_mgy_per_mbq_s)
-from prrt_core.dosimetry.physics import (DELTA_LOCAL_GY_G_PER_MBQ_H, LAMBDA_PHYS_PER_H, LU177_AUGER_KEV,
-                                         LU177_BETA_MEAN_KEV, LU177_CE_KEV, LU177_ELECTRON_KEV_PER_DECAY,
-                                         LU177_HALF_LIFE_H, decay_correct, decay_factor)
-from prrt_core.dosimetry.radiobiology import (BED_LIMIT_GY_NO_RISK, BED_LIMIT_GY_RISK, DEFAULT_KIDNEY_T_EFF_H,
-                                              DOSE_LIMIT_GY, KIDNEY_ALPHA_BETA_GY, KIDNEY_T_REP_H, bed, bed_total,
-                                              cumulative_bed, eqd2_gy, repair_factor)
-from prrt_core.dosimetry.tac import (TacFit, fit_best_tac, fit_bi_exponential, fit_mono_exponential,
-                                     tia_bi_exponential_mbq_h, tia_mono_exponential_mbq_h, tia_trapezoid_mbq_h)
+from prrt_core.dosimetry.absorbed_dose import (
+                                               HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H,
+                                               KIDNEY_REF_MASS_G,
+                                               KIDNEY_S_REF_MGY_PER_MBQ_S,
+                                               dose_from_s_value_gy,
+                                               dose_local_deposition_gy,
+                                               dose_per_activity_gy_per_gbq,
+                                               haenscheid_kidney_dose_gy,
+                                               kidney_dose_s_value_gy,
+                                               kidney_s_value_mgy_per_mbq_s,
+)
+from prrt_core.dosimetry.physics import (
+                                               DELTA_LOCAL_GY_G_PER_MBQ_H,
+                                               LAMBDA_PHYS_PER_H,
+                                               LU177_AUGER_KEV,
+                                               LU177_BETA_MEAN_KEV,
+                                               LU177_CE_KEV,
+                                               LU177_ELECTRON_KEV_PER_DECAY,
+                                               LU177_HALF_LIFE_H,
+                                               decay_correct,
+                                               decay_factor,
+)
+from prrt_core.dosimetry.radiobiology import (
+                                               BED_LIMIT_GY_NO_RISK,
+                                               BED_LIMIT_GY_RISK,
+                                               DEFAULT_KIDNEY_T_EFF_H,
+                                               DOSE_LIMIT_GY,
+                                               KIDNEY_ALPHA_BETA_GY,
+                                               KIDNEY_T_REP_H,
+                                               bed,
+                                               bed_total,
+                                               cumulative_bed,
+                                               eqd2_gy,
+                                               repair_factor,
+)
+from prrt_core.dosimetry.tac import (
+                                               TacFit,
+                                               fit_best_tac,
+                                               fit_bi_exponential,
+                                               fit_mono_exponential,
+                                               tia_bi_exponential_mbq_h,
+                                               tia_mono_exponential_mbq_h,
+                                               tia_trapezoid_mbq_h,
+)
 
 __all__ = [
     "BED_LIMIT_GY_NO_RISK", "BED_LIMIT_GY_RISK", "DEFAULT_KIDNEY_T_EFF_H", "DELTA_LOCAL_GY_G_PER_MBQ_H",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from prrt_core.dosimetry.validation import positive as _positive
+from prrt_core.errors import InputError
 
 # --- Kidney radiobiology and limits -----------------------------------------
 # alpha/beta 2.6 Gy and sublethal-damage repair half-time 2.8 h: Barone et al. JNM
@@ -34,9 +35,9 @@ def _bed_inputs(dose_gy, t_eff_h, alpha_beta_gy, t_rep_h):
     d = np.asarray(dose_gy, dtype=float)
     t_eff = np.asarray(t_eff_h, dtype=float)
     if (d < 0).any() or np.isinf(d).any():
-        raise ValueError("dose_gy must be >= 0 and finite (NaN is passed through as missing)")
+        raise InputError("dose_gy must be >= 0 and finite (NaN is passed through as missing)")
     if (t_eff <= 0).any() or np.isinf(t_eff).any():
-        raise ValueError("t_eff_h must be > 0 and finite (NaN is passed through as missing)")
+        raise InputError("t_eff_h must be > 0 and finite (NaN is passed through as missing)")
     _positive("alpha_beta_gy", alpha_beta_gy)
     _positive("t_rep_h", t_rep_h)
     return d, t_eff

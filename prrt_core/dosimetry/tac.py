@@ -12,6 +12,7 @@ import numpy as np
 from scipy import optimize
 
 from prrt_core.dosimetry.physics import LAMBDA_PHYS_PER_H
+from prrt_core.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +57,24 @@ def _curves(times_h, activity_mbq, *, positive: bool, min_points: int):
     t = np.asarray(times_h, dtype=float)
     a = np.asarray(activity_mbq, dtype=float)
     if t.ndim == 0 or a.ndim == 0:
-        raise ValueError("times_h and activity_mbq must have a time axis (last axis)")
+        raise InputError("times_h and activity_mbq must have a time axis (last axis)")
     try:
         t, a = np.broadcast_arrays(t, a)
     except ValueError as exc:
-        raise ValueError(f"times_h shape {t.shape} does not broadcast with activity_mbq shape {a.shape}") from exc
+        raise InputError(f"times_h shape {t.shape} does not broadcast with activity_mbq shape {a.shape}") from exc
     n_t = t.shape[-1]
     if n_t < min_points:
-        raise ValueError(f"activity_mbq: need at least {min_points} time points, got {n_t}")
+        raise InputError(f"activity_mbq: need at least {min_points} time points, got {n_t}")
     if not np.isfinite(t).all() or (t < 0).any():
-        raise ValueError("times_h must be finite and >= 0")
+        raise InputError("times_h must be finite and >= 0")
     if (np.diff(t, axis=-1) <= 0).any():
-        raise ValueError("times_h must be strictly increasing along the last axis")
+        raise InputError("times_h must be strictly increasing along the last axis")
     if not np.isfinite(a).all():
-        raise ValueError("activity_mbq must be finite")
+        raise InputError("activity_mbq must be finite")
     if positive and (a <= 0).any():
-        raise ValueError(f"activity_mbq must be > 0 for a log-scale fit, min is {a.min()}")
+        raise InputError(f"activity_mbq must be > 0 for a log-scale fit, min is {a.min()}")
     if not positive and (a < 0).any():
-        raise ValueError(f"activity_mbq must be >= 0, min is {a.min()}")
+        raise InputError(f"activity_mbq must be >= 0, min is {a.min()}")
     return t, a
 
 
@@ -150,7 +151,7 @@ def fit_bi_exponential(times_h, activity_mbq) -> TacFit:
     """
     t, a = _curves(times_h, activity_mbq, positive=True, min_points=3)
     if (t <= 0).any():
-        raise ValueError("times_h must be > 0 for a bi-exponential fit (the model is zero at t = 0)")
+        raise InputError("times_h must be > 0 for a bi-exponential fit (the model is zero at t = 0)")
     n = t.shape[-1]
     batch = t.shape[:-1]
     t2 = t.reshape(-1, n)
@@ -187,7 +188,7 @@ def fit_best_tac(times_h, activity_mbq, *, criterion: str = "aicc") -> TacFit:
     4 points AICc of the bi-exponential model is inf, so the mono-exponential is kept.
     """
     if criterion not in ("aic", "aicc"):
-        raise ValueError(f"criterion must be 'aic' or 'aicc', got {criterion!r}")
+        raise InputError(f"criterion must be 'aic' or 'aicc', got {criterion!r}")
     mono = fit_mono_exponential(times_h, activity_mbq)
     if mono.n_points < 3 or (np.asarray(times_h) <= 0).any():
         logger.info("fit_best_tac: bi-exponential not fitted (fewer than 3 points or a sample at t = 0)")
@@ -203,7 +204,7 @@ def tia_mono_exponential_mbq_h(a0_mbq, lambda_eff_per_h):
     """TIA from 0 to infinity of A0 exp(-lambda t): A0 / lambda, MBq*h."""
     lam = np.asarray(lambda_eff_per_h, dtype=float)
     if (lam <= 0).any():
-        raise ValueError(f"lambda_eff_per_h must be > 0, min is {lam.min()}")
+        raise InputError(f"lambda_eff_per_h must be > 0, min is {lam.min()}")
     return np.asarray(a0_mbq, dtype=float) / lam
 
 
@@ -212,7 +213,7 @@ def tia_bi_exponential_mbq_h(a0_mbq, lambda_eff_per_h, lambda_uptake_per_h):
     lam_e = np.asarray(lambda_eff_per_h, dtype=float)
     lam_u = np.asarray(lambda_uptake_per_h, dtype=float)
     if (lam_e <= 0).any() or (lam_u <= lam_e).any():
-        raise ValueError("need lambda_uptake_per_h > lambda_eff_per_h > 0")
+        raise InputError("need lambda_uptake_per_h > lambda_eff_per_h > 0")
     return np.asarray(a0_mbq, dtype=float) * (1.0 / lam_e - 1.0 / lam_u)
 
 
@@ -228,7 +229,7 @@ def tia_trapezoid_mbq_h(times_h, activity_mbq, *, start: str = "zero"):
     the last point is on the clearance phase). Vectorised over curves, shape (..., n_t).
     """
     if start not in ("zero", "constant"):
-        raise ValueError(f"start must be 'zero' or 'constant', got {start!r}")
+        raise InputError(f"start must be 'zero' or 'constant', got {start!r}")
     t, a = _curves(times_h, activity_mbq, positive=False, min_points=1)
     inner = np.trapezoid(a, t, axis=-1) if t.shape[-1] > 1 else np.zeros(t.shape[:-1])
     head = a[..., 0] * t[..., 0] * (0.5 if start == "zero" else 1.0)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from prrt_core.dosimetry.physics import DELTA_LOCAL_GY_G_PER_MBQ_H, LAMBDA_PHYS_PER_H
 from prrt_core.dosimetry.tac import TacFit
+from prrt_core.errors import InputError
 
 # Tissue density used to turn VOI volume into mass and Bq/mL into Bq/g, g/mL. 1.04 g/mL lies
 # between ICRU Report 46 average adult soft tissue, 1.03 g/cm3 (as tabulated by Lee et al.,
@@ -66,12 +67,12 @@ def fit_voxels(times_h, activity, *, scale: float = 1.0, dtype=np.float32) -> Vo
     t = np.asarray(times_h, dtype=float)
     arrays = [np.asarray(a) for a in activity]
     if t.ndim != 1 or t.size < 2 or t.size != len(arrays):
-        raise ValueError(f"need n_t >= 2 times and as many activity maps, got {t.size} times, {len(arrays)} maps")
+        raise InputError(f"need n_t >= 2 times and as many activity maps, got {t.size} times, {len(arrays)} maps")
     if not np.isfinite(t).all() or (t <= 0).any() or (np.diff(t) <= 0).any():
-        raise ValueError(f"times_h must be finite, > 0 and strictly increasing, got {t.tolist()}")
+        raise InputError(f"times_h must be finite, > 0 and strictly increasing, got {t.tolist()}")
     shape = arrays[0].shape
     if any(a.shape != shape for a in arrays):
-        raise ValueError("activity maps must all have one shape")
+        raise InputError("activity maps must all have one shape")
     t_mean = float(t.mean())
     tau = t - t_mean  # centred times: better conditioned sums; the intercept is shifted back below
     names = {f"a{k}": a for k, a in enumerate(arrays)}
@@ -99,7 +100,7 @@ def fit_voxels(times_h, activity, *, scale: float = 1.0, dtype=np.float32) -> Vo
 def dose_map_local_deposition_gy(tia_mbq_h_per_ml, density_g_per_ml: float = TISSUE_DENSITY_G_PER_ML):
     """Voxel dose with all electron energy deposited locally: TIA/mL x Delta / rho, Gy."""
     if not density_g_per_ml > 0:
-        raise ValueError(f"density_g_per_ml must be > 0, got {density_g_per_ml}")
+        raise InputError(f"density_g_per_ml must be > 0, got {density_g_per_ml}")
     factor = DELTA_LOCAL_GY_G_PER_MBQ_H / density_g_per_ml
     tia = np.asarray(tia_mbq_h_per_ml)
     out = np.empty(tia.shape, dtype=np.result_type(tia.dtype, np.float32))
@@ -126,7 +127,7 @@ def dvh(dose_gy: np.ndarray, masks: dict[str, np.ndarray], *, bins: int = DVH_BI
     frames = []
     for name, v in values.items():
         if not v.size:
-            raise ValueError(f"VOI {name!r} has no voxels")
+            raise InputError(f"VOI {name!r} has no voxels")
         counts, _ = np.histogram(v, bins=edges)
         at_least = np.concatenate([np.cumsum(counts[::-1])[::-1], [0]])  # voxels with dose >= edge
         at_least[0] = v.size  # every voxel has dose >= 0 (negative doses are not produced)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from prrt_core import dosimetry
 from prrt_core.dicom.study_dose import DoseSource, VoxelDosimetry
+from prrt_core.errors import InputError
 from prrt_core.store import Store
 from prrt_core.store.access import Actor
 
@@ -49,7 +50,7 @@ def dosimetry_rows(result: VoxelDosimetry, cycle_id: int, source: DoseSource = D
         if t_eff is not None:
             t_eff = round(min(t_eff, dosimetry.LU177_HALF_LIFE_H), 3)
         if not (np.isfinite(dose) and 0 <= dose <= 500):
-            raise ValueError(f"VOI {row['voi']!r}: dose {dose} Gy outside 0-500 Gy; not stored")
+            raise InputError(f"VOI {row['voi']!r}: dose {dose} Gy outside 0-500 Gy; not stored")
         voi = next((v.source.provenance() for v in study.vois if v.name == row["voi"]),
                    {"kind": "derived", "name": row["voi"], "from": [v.source.provenance() for v in study.vois
                                                                     if v.organ in ("kidney_left", "kidney_right")]})
@@ -85,7 +86,7 @@ def save_to_cycle(store: Store, result: VoxelDosimetry, patient_id: str, cycle_n
     cycles = store.read("cycles", patient_id=patient_id)
     match = cycles[cycles["cycle_number"] == int(cycle_number)]
     if match.empty:
-        raise ValueError(f"patient {patient_id!r} has no cycle {cycle_number}")
+        raise InputError(f"patient {patient_id!r} has no cycle {cycle_number}")
     cycle_id = int(match["cycle_id"].iloc[0])
     rows = dosimetry_rows(result, cycle_id, source)
     existing = store.read("dosimetry", patient_id=patient_id)

@@ -4,8 +4,13 @@ Modules: ``settings`` (one settings object), ``model`` (validation, variance-com
 fit, posterior), ``montecarlo`` (project, project_path), ``inputs`` (from the store's tables).
 """
 from prrt_core.projection.inputs import inputs_from_tables, kidney_per_cycle
-from prrt_core.projection.model import (HISTORY_COLUMNS, PATIENT_COLUMNS, CohortModel, fit_cohort_model,
-                                        patient_posterior)
+from prrt_core.projection.model import (
+                                        HISTORY_COLUMNS,
+                                        PATIENT_COLUMNS,
+                                        CohortModel,
+                                        fit_cohort_model,
+                                        patient_posterior,
+)
 from prrt_core.projection.montecarlo import QUANTILES, project, project_path
 from prrt_core.projection.settings import DEFAULT_SETTINGS, MAX_SAFE_CYCLES_CAP, KidneyModelSettings
 

@@ -14,13 +14,13 @@ Patients with few or no measured cycles borrow from the cohort (B_i -> 0).
 from __future__ import annotations
 
 import logging
-
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from prrt_core.dosimetry.physics import LU177_HALF_LIFE_H
+from prrt_core.errors import InputError
 from prrt_core.projection.settings import positive_finite
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _numeric_column(df: pd.DataFrame, column: str) -> np.ndarray:
     try:
         return pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float, na_value=np.nan)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"history column {column!r} must be numeric: {exc}") from exc
+        raise InputError(f"history column {column!r} must be numeric: {exc}") from exc
 
 
 def first_bad(ids, mask) -> str:
@@ -68,29 +68,29 @@ def first_bad(ids, mask) -> str:
 
 def validate_history(history) -> History:
     if not isinstance(history, pd.DataFrame):
-        raise ValueError(f"history must be a pandas DataFrame, got {type(history).__name__}")
+        raise InputError(f"history must be a pandas DataFrame, got {type(history).__name__}")
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
-        raise ValueError(f"history is missing column(s) {missing}; required {list(HISTORY_COLUMNS)}")
+        raise InputError(f"history is missing column(s) {missing}; required {list(HISTORY_COLUMNS)}")
     if len(history) == 0:
-        raise ValueError("history is empty: at least the measured cycles of the cohort are needed")
+        raise InputError("history is empty: at least the measured cycles of the cohort are needed")
     pid = history["patient_id"]
     if pid.isna().any():
-        raise ValueError(f"history column 'patient_id' has {int(pid.isna().sum())} missing value(s)")
+        raise InputError(f"history column 'patient_id' has {int(pid.isna().sum())} missing value(s)")
     act = _numeric_column(history, "activity_gbq")
     dose = _numeric_column(history, "kidney_dose_gy")
     t_eff = _numeric_column(history, "kidney_t_eff_h")
     bad = ~np.isfinite(act) | (act <= 0)
     if bad.any():
-        raise ValueError(f"history column 'activity_gbq' must be finite and > 0 GBq; bad value(s) for "
+        raise InputError(f"history column 'activity_gbq' must be finite and > 0 GBq; bad value(s) for "
                          f"patient(s) {first_bad(pid, bad)}: {act[bad][:5]}")
     bad = np.isinf(dose) | (dose <= 0)
     if bad.any():
-        raise ValueError(f"history column 'kidney_dose_gy' must be > 0 Gy or NaN (not measured); bad value(s) "
+        raise InputError(f"history column 'kidney_dose_gy' must be > 0 Gy or NaN (not measured); bad value(s) "
                          f"for patient(s) {first_bad(pid, bad)}: {dose[bad][:5]}")
     bad = np.isinf(t_eff) | (t_eff <= 0) | (t_eff > LU177_HALF_LIFE_H * (1 + 1e-9))
     if bad.any():
-        raise ValueError(f"history column 'kidney_t_eff_h' must be in (0, {LU177_HALF_LIFE_H}] h "
+        raise InputError(f"history column 'kidney_t_eff_h' must be in (0, {LU177_HALF_LIFE_H}] h "
                          f"(cannot exceed the Lu-177 physical half-life) or NaN; bad value(s) for patient(s) "
                          f"{first_bad(pid, bad)}: {t_eff[bad][:5]}")
     codes, uniques = pd.factorize(pid, sort=False)
@@ -102,21 +102,21 @@ def fit_model(h: History, within_sd_log) -> CohortModel:
     measured = np.isfinite(h.dose_gy)
     n_obs = int(measured.sum())
     if n_obs == 0:
-        raise ValueError("history has no measured kidney_dose_gy: the cohort Gy/GBq cannot be estimated")
+        raise InputError("history has no measured kidney_dose_gy: the cohort Gy/GBq cannot be estimated")
     gpg = h.dose_gy[measured] / h.activity_gbq[measured]
     y = np.log(gpg)
     n_i, sum_y = log_stats(h.codes, h.dose_gy, h.activity_gbq, len(h.ids))
     has = n_i > 0
     k = int(has.sum())
     if k < 2:
-        raise ValueError(f"measured kidney doses from at least 2 patients are needed to estimate the "
+        raise InputError(f"measured kidney doses from at least 2 patients are needed to estimate the "
                          f"between-patient spread; history has {k}")
     group_mean = sum_y / np.maximum(n_i, 1.0)
     ssw = float(np.sum((y - group_mean[h.codes[measured]]) ** 2))
     ybar_i, n_k = group_mean[has], n_i[has]
     if within_sd_log is None:
         if n_obs - k < 1:
-            raise ValueError("no patient has two measured cycles, so the cycle-to-cycle spread is not "
+            raise InputError("no patient has two measured cycles, so the cycle-to-cycle spread is not "
                              "identifiable; pass within_sd_log (SD of ln Gy/GBq between a patient's cycles)")
         sigma2, source = ssw / (n_obs - k), "estimated"
     else:
@@ -180,13 +180,13 @@ def select_patients(h: History, patient_ids) -> np.ndarray:
     if patient_ids is None:
         return np.arange(len(h.ids))
     if isinstance(patient_ids, (str, bytes)) or not np.iterable(patient_ids):
-        raise ValueError(f"patient_ids must be a list of patient ids, got {patient_ids!r}")
+        raise InputError(f"patient_ids must be a list of patient ids, got {patient_ids!r}")
     wanted = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object)))
     if len(wanted) == 0:
-        raise ValueError("patient_ids is empty")
+        raise InputError("patient_ids is empty")
     pos = h.ids.get_indexer(wanted)
     if (pos < 0).any():
-        raise ValueError(f"patient_ids not in history: {first_bad(wanted, pos < 0)}")
+        raise InputError(f"patient_ids not in history: {first_bad(wanted, pos < 0)}")
     return pos
 
 

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
-from prrt_core.projection.model import (CohortModel, fit_model, select_patients, validate_history)
+from prrt_core.errors import InputError
+from prrt_core.projection.model import CohortModel, fit_model, select_patients, validate_history
 from prrt_core.projection.patients import PatientInputs, prepare_patients
 from prrt_core.projection.settings import KidneyModelSettings, count
 
@@ -187,7 +188,7 @@ def _settings_with(settings: KidneyModelSettings | None, **overrides) -> KidneyM
     """``settings`` (default: DEFAULT_SETTINGS) with the keyword arguments given explicitly (not None)."""
     base = settings if settings is not None else KidneyModelSettings()
     if not isinstance(base, KidneyModelSettings):
-        raise ValueError(f"settings must be a KidneyModelSettings, got {type(base).__name__}")
+        raise InputError(f"settings must be a KidneyModelSettings, got {type(base).__name__}")
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(base, **given) if given else base
 
@@ -196,7 +197,7 @@ def _prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, setting
     n_cycles = count("n_cycles", n_cycles, 1)
     if isinstance(activity_gbq, (bool, np.bool_)) or not isinstance(activity_gbq, numbers.Real) \
             or not np.isfinite(activity_gbq) or activity_gbq < 0:
-        raise ValueError(f"activity_gbq must be a finite number >= 0 GBq, got {activity_gbq!r}")
+        raise InputError(f"activity_gbq must be a finite number >= 0 GBq, got {activity_gbq!r}")
     h = validate_history(history)
     model = fit_model(h, settings.within_sd_log)
     sel = select_patients(h, patient_ids)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core import dosimetry
+from prrt_core.errors import InputError
 from prrt_core.projection.model import PATIENT_COLUMNS, CohortModel, History, first_bad, log_stats, posterior
 
 logger = logging.getLogger(__name__)
@@ -43,17 +44,17 @@ def _renal(patients, ids: pd.Index, risk_gy: float, no_risk_gy: float):
     risk = pd.array([pd.NA] * n, dtype="boolean")
     if patients is not None:
         if not isinstance(patients, pd.DataFrame):
-            raise ValueError(f"patients must be a pandas DataFrame, got {type(patients).__name__}")
+            raise InputError(f"patients must be a pandas DataFrame, got {type(patients).__name__}")
         missing = [c for c in PATIENT_COLUMNS if c not in patients.columns]
         if missing:
-            raise ValueError(f"patients is missing column(s) {missing}; required {list(PATIENT_COLUMNS)}")
+            raise InputError(f"patients is missing column(s) {missing}; required {list(PATIENT_COLUMNS)}")
         if patients["patient_id"].duplicated().any():
             dup = patients["patient_id"][patients["patient_id"].duplicated()]
-            raise ValueError(f"patients has duplicate patient_id(s): {first_bad(dup, np.ones(len(dup), bool))}")
+            raise InputError(f"patients has duplicate patient_id(s): {first_bad(dup, np.ones(len(dup), bool))}")
         try:
             values = patients["renal_risk"].astype("boolean")
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"patients column 'renal_risk' must be boolean (True/False/missing): {exc}") from exc
+            raise InputError(f"patients column 'renal_risk' must be boolean (True/False/missing): {exc}") from exc
         pos = pd.Index(patients["patient_id"]).get_indexer(ids)
         found = pos >= 0
         risk[found] = values.to_numpy()[pos[found]]

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prrt_core.dosimetry.radiobiology import (BED_LIMIT_GY_NO_RISK, BED_LIMIT_GY_RISK, DOSE_LIMIT_GY,
-                                              KIDNEY_ALPHA_BETA_GY, KIDNEY_T_REP_H)
+from prrt_core.dosimetry.radiobiology import (
+    BED_LIMIT_GY_NO_RISK,
+    BED_LIMIT_GY_RISK,
+    DOSE_LIMIT_GY,
+    KIDNEY_ALPHA_BETA_GY,
+    KIDNEY_T_REP_H,
+)
+from prrt_core.errors import InputError
 
 # Largest number of further cycles the "largest safe number of cycles" search considers;
 # a result equal to the cap means ">= cap".
@@ -22,16 +28,16 @@ MAX_SAFE_CYCLES_CAP = 10
 def positive_finite(name: str, value) -> float:
     """``value`` as a float; ValueError naming ``name`` unless it is a finite number > 0."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise InputError(f"{name} must be a number, got {value!r}")
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        raise InputError(f"{name} must be finite and > 0, got {value!r}")
     return float(value)
 
 
 def count(name: str, value, minimum: int) -> int:
     """``value`` as an int; ValueError naming ``name`` unless it is an integer >= ``minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -66,7 +72,7 @@ class KidneyModelSettings:
         tolerance = self.tolerance
         if isinstance(tolerance, (bool, np.bool_)) or not isinstance(tolerance, numbers.Real) \
                 or not 0 < tolerance < 1:
-            raise ValueError(f"tolerance must be a probability in (0, 1), got {tolerance!r}")
+            raise InputError(f"tolerance must be a probability in (0, 1), got {tolerance!r}")
         object.__setattr__(self, "tolerance", float(tolerance))
         if self.within_sd_log is not None:
             object.__setattr__(self, "within_sd_log", positive_finite("within_sd_log", self.within_sd_log))

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from prrt_core.errors import StoreError
+from prrt_core.errors import InputError, StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
 from prrt_core.store.access import Actor, require_editor
@@ -73,7 +73,7 @@ def _statements(script: str) -> Iterator[str]:
                 yield buffer.strip()
             buffer = ""
     if buffer.strip():
-        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]!r}")
+        raise InputError(f"incomplete SQL statement in migration: {buffer.strip()[:80]!r}")
 
 
 def migrate(conn: sqlite3.Connection, target: int = schema.SCHEMA_VERSION) -> int:
@@ -203,7 +203,7 @@ class Store:
             elif "patient_id" in self.columns(table):
                 sql += " WHERE patient_id = ?"
             else:
-                raise ValueError(f"table {table} has no patient_id")
+                raise InputError(f"table {table} has no patient_id")
             params = (patient_id,)
         frame = pd.read_sql_query(f"{sql} ORDER BY [{key}]", self.conn, params=params)
         return _typed(table, frame)

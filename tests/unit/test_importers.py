@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import zipfile
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from prrt_core import importer
-from prrt_core.cli import import_commands as cli_import
+from prrt_core.cli import main as cli_main
 from prrt_core.importer import TABLES, ColumnKind
 from prrt_core.importer.files import table_for
 from prrt_core.store import Store, StoreError, schema
@@ -495,11 +494,7 @@ def test_same_table_twice_is_refused(seeded):
 
 # ---- command line ---------------------------------------------------------------------
 def cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db")
-    parser.add_argument("--user", default="cli")
-    cli_import.register(parser.add_subparsers(dest="command", required=True))
-    return cli_import.run(parser.parse_args(list(argv)))
+    return cli_main(list(argv))
 
 
 def test_cli_template_import_dry_run_backup_and_restore(tmp_path, capsys):

@@ -15,6 +15,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from prrt_core import dosimetry
+from prrt_core.errors import InputError
 from prrt_core.testing.phantom.datasets import new_dataset, save, set_image_pixels
 from prrt_core.testing.phantom.model import UID_ROOT, Phantom
 
@@ -82,7 +83,7 @@ def write_nm(path: Path, phantom: Phantom, t_h: float, values: np.ndarray, *, qu
         ds.RescaleSlope = f"{slope:.10g}"
         ds.RescaleIntercept = "0"
     else:
-        raise ValueError(f"quantification must be BQML, RWVM or CNTS, got {quantification!r}")
+        raise InputError(f"quantification must be BQML, RWVM or CNTS, got {quantification!r}")
     ds.PixelData = stored.tobytes()
     return save(ds, path)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prrt_core.errors import InputError
 from prrt_core.testing.phantom.images import write_nm, write_pt_series
 from prrt_core.testing.phantom.model import Phantom, default_phantom
 from prrt_core.testing.phantom.vois import write_rtstruct, write_seg
@@ -58,12 +59,12 @@ def write_phantom(folder: str | Path, phantom: Phantom | None = None, *, modalit
             spect.extend(write_pt_series(folder / f"pet_tp{i}", phantom, t_h, values,
                                          decay_correction=decay_correction))
         else:
-            raise ValueError(f"modality must be NM or PT, got {modality!r}")
+            raise InputError(f"modality must be NM or PT, got {modality!r}")
     vois: list[Path] = []
     if voi_format in ("SEG", "both"):
         vois.append(write_seg(folder / f"vois_seg{suffix}", phantom))
     if voi_format in ("RTSTRUCT", "both"):
         vois.append(write_rtstruct(folder / f"vois_rtstruct{suffix}", phantom))
     if voi_format not in ("SEG", "RTSTRUCT", "both", "none"):
-        raise ValueError(f"voi_format must be SEG, RTSTRUCT, both or none, got {voi_format!r}")
+        raise InputError(f"voi_format must be SEG, RTSTRUCT, both or none, got {voi_format!r}")
     return WrittenPhantom(folder, phantom, tuple(spect), tuple(vois))

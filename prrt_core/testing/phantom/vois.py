@@ -10,6 +10,7 @@ from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
+from prrt_core.errors import InputError
 from prrt_core.testing.phantom.datasets import new_dataset, save, set_image_pixels
 from prrt_core.testing.phantom.model import UID_ROOT, Phantom, Structure
 
@@ -126,7 +127,7 @@ def write_nifti_labels(path: Path, phantom: Phantom, *, zoom: int = 1, multilabe
     import nibabel as nib
 
     if zoom < 1 or zoom % 2 == 0:
-        raise ValueError("zoom must be an odd integer >= 1 so that fine voxel centres include the coarse ones")
+        raise InputError("zoom must be an odd integer >= 1 so that fine voxel centres include the coarse ones")
     names = names or {"Kidney left": "kidney_left", "Kidney right": "kidney_right"}
     total_ids = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 5}
     labels_zyx = phantom.labels(zoom)
