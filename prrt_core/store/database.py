@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -36,13 +35,14 @@ from prrt_core.errors import InputError, StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
 from prrt_core.store.access import Actor, require_editor
+from prrt_core.store.connection import connect, migrate, now_utc
+from prrt_core.store.integrity import error_from
 from prrt_core.tables import Tables
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_PATH = DATA_DIR / "prrt.sqlite"
 DB_ENV_VAR = "PRRT_DB"
-BUSY_TIMEOUT_S = 10.0
 
 TableRows = pd.DataFrame | list[Mapping[str, Any]]
 
@@ -50,66 +50,6 @@ TableRows = pd.DataFrame | list[Mapping[str, Any]]
 def default_path() -> Path:
     """The database file: ``$PRRT_DB`` when set, else ``data/prrt.sqlite``."""
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
-
-
-def connect(path: str | os.PathLike) -> sqlite3.Connection:
-    """A configured connection: foreign keys on, WAL, busy timeout, explicit transactions."""
-    conn = sqlite3.connect(os.fspath(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")  # per connection, off by default
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    if os.fspath(path) != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a DDL script into complete statements (sqlite3.complete_statement)."""
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer.strip()
-            buffer = ""
-    if buffer.strip():
-        raise InputError(f"incomplete SQL statement in migration: {buffer.strip()[:80]!r}")
-
-
-def migrate(conn: sqlite3.Connection, target: int = schema.SCHEMA_VERSION) -> int:
-    """Apply forward migrations up to ``target``, each in one IMMEDIATE transaction.
-
-    Returns the schema version afterwards. A file newer than this code is refused.
-    An up-to-date file is only read, so opening a store takes no write lock.
-    """
-    if conn.execute("PRAGMA user_version").fetchone()[0] == target:
-        return target
-    for version in range(1, target + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
-            if current > schema.SCHEMA_VERSION:
-                raise StoreError("meta", "schema_version", current,
-                                 f"the file is newer than this program (version {schema.SCHEMA_VERSION})")
-            if current < version:
-                for statement in _statements(schema.MIGRATIONS[version - 1]):
-                    conn.execute(statement)
-                # PRAGMA takes no parameters; version is an int from range().
-                conn.execute(f"PRAGMA user_version = {int(version)}")
-                conn.execute(
-                    "INSERT INTO audit (at_utc, user, action, table_name, row_key, after_json) "
-                    "VALUES (?, 'system', 'migrate', 'schema', ?, NULL)",
-                    (_now_utc(), str(version)))
-                log.info("store migrated to schema version %d", version)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return conn.execute("PRAGMA user_version").fetchone()[0]
-
-
-def _now_utc() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def plain_value(value: Any) -> Any:
@@ -135,11 +75,6 @@ def _records(rows: TableRows) -> list[dict[str, Any]]:
     if isinstance(rows, pd.DataFrame):
         rows = rows.to_dict(orient="records")
     return [{k: plain_value(v) for k, v in row.items()} for row in rows]
-
-
-_NOT_NULL = re.compile(r"NOT NULL constraint failed: (\w+)\.(\w+)")
-_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
-_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
 
 
 class Store:
@@ -277,7 +212,7 @@ class Store:
             try:
                 self.db[table].update(key, {k: plain_value(v) for k, v in changes.items()})
             except sqlite3.IntegrityError as exc:
-                raise _error_from(table, exc, dict(changes), None) from exc
+                raise error_from(table, exc, dict(changes), None) from exc
             after = self._row(table, key)
             self._audit(user, "update", table, f"{pk}={key}", before, after)
 
@@ -329,7 +264,7 @@ class Store:
             for row in self.conn.execute(
                     f"SELECT * FROM [{table}] WHERE [{pk}] IN ({', '.join('?' for _ in chunk)})", chunk):
                 stored[row[at]] = dict(zip(names, row))
-        now = _now_utc()
+        now = now_utc()
         self.conn.executemany(
             "INSERT INTO audit (at_utc, user, action, table_name, row_key, before_json, after_json) "
             "VALUES (?, ?, ?, ?, ?, NULL, ?)",
@@ -349,7 +284,7 @@ class Store:
         self.conn.execute(
             "INSERT INTO audit (at_utc, user, action, table_name, row_key, before_json, after_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (_now_utc(), user, action, table, row_key,
+            (now_utc(), user, action, table, row_key,
              None if before is None else json.dumps(before, default=str),
              None if after is None else json.dumps(after, default=str)))
 
@@ -384,7 +319,7 @@ class Store:
                     try:
                         self.db[table].insert(record)
                     except sqlite3.IntegrityError as row_exc:
-                        return _error_from(table, row_exc, record, i, self.conn)
+                        return error_from(table, row_exc, record, i, self.conn)
         finally:
             if nested:
                 self.conn.execute("ROLLBACK TO diagnose")
@@ -392,29 +327,6 @@ class Store:
             else:
                 self.conn.execute("ROLLBACK")
         return StoreError(next(iter(batches), "?"), None, None, str(exc))
-
-
-def _error_from(table: str, exc: sqlite3.IntegrityError, record: Mapping[str, Any],
-                row: int | None, conn: sqlite3.Connection | None = None) -> StoreError:
-    message = str(exc)
-    if m := _NOT_NULL.search(message):
-        return StoreError(m.group(1), m.group(2), record.get(m.group(2)), "required", row)
-    if m := _CHECK.search(message):
-        field = m.group(1)
-        return StoreError(table, field, record.get(field), "out of range or not allowed", row)
-    if m := _UNIQUE.search(message):
-        fields = [f.split(".")[-1] for f in m.group(1).split(", ")]
-        value = tuple(record.get(f) for f in fields) if len(fields) > 1 else record.get(fields[0])
-        return StoreError(table, ", ".join(fields), value, "duplicate of an existing row", row)
-    if "FOREIGN KEY" in message and conn is not None:
-        for fk in conn.execute(f"PRAGMA foreign_key_list([{table}])").fetchall():
-            parent, column, parent_column = fk[2], fk[3], fk[4]
-            value = record.get(column)
-            exists = conn.execute(
-                f"SELECT 1 FROM [{parent}] WHERE [{parent_column}] = ?", (value,)).fetchone()
-            if value is not None and exists is None:
-                return StoreError(table, column, value, f"no such {parent} row", row)
-    return StoreError(table, None, None, message, row)
 
 
 def _typed(table: str, frame: pd.DataFrame) -> pd.DataFrame:
