@@ -26,11 +26,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from prrt_core import cohort
+from prrt_core.clinical import response, survival
+from prrt_core.cohort import published, table1
 from prrt_core.datasets import demo
-from prrt_core.cohort import published
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.cohort import table1
 from prrt_core.store import Store, access
 
 N_PATIENTS = 10_000

@@ -9,20 +9,19 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from ui import database, navigation
-from prrt_core.charts import export as chart_export
 from prrt_core import cohort
-from prrt_core.datasets import demo
-from prrt_core.cohort import published
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.cohort import table1
 from prrt_core.charts import cohort as charts
+from prrt_core.charts import export as chart_export
+from prrt_core.clinical import response, survival
+from prrt_core.cohort import published, table1
+from prrt_core.datasets import demo
+from ui import database, navigation
 
 navigation.ensure_navigation()
 
 EXPORT_HELP = "Rendered on the server from the chart's Vega-Lite spec with vl-convert-python."
 SECTIONS = ["Table 1", "Toxicity", "Response", "Survival", "Dose", "Published vs this cohort"]
+CHART_FORMATS = (("png", "image/png", chart_export.png_bytes), ("svg", "image/svg+xml", chart_export.svg_bytes))
 
 
 # The store's tables, unpickled from common's cache at most once per script run.
@@ -39,11 +38,6 @@ def _toxicity(path: str, revision: int) -> cohort.ToxicityPerPatient:
     return cohort.toxicity_per_patient(_tables())
 
 
-@st.cache_data(show_spinner="Grading laboratory values (CTCAE v5.0) ...", max_entries=2)
-def _high_grade(path: str, revision: int) -> pd.DataFrame:
-    return cohort.high_grade_events(_tables())
-
-
 @st.cache_data(show_spinner="Evaluating RECIST 1.1 responses ...", max_entries=4)
 def _responses(path: str, revision: int, phase: str) -> pd.DataFrame:
     return response.response_by_patient(_tables().assessments, _tables().cycles, phase)
@@ -51,25 +45,21 @@ def _responses(path: str, revision: int, phase: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Deriving PFS and OS ...", max_entries=2)
 def _endpoints(path: str, revision: int) -> pd.DataFrame:
-    t = _tables()
-    return survival.endpoints(t.cycles, t.events, t.assessments)
+    return survival.endpoints(_tables().cycles, _tables().events, _tables().assessments)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _km(path: str, revision: int, cohort_filter: cohort.CohortFilter, endpoint: cohort.Endpoint,
         stratum: cohort.Stratum) -> cohort.KaplanMeier:
-    attributes = _attributes(path, revision)
-    ids = cohort.select_patients(attributes, cohort_filter)
-    return cohort.kaplan_meier(cohort.restrict_frame(_endpoints(path, revision), ids),
-                               cohort.restrict_frame(attributes, ids), endpoint, stratum)
+    return cohort.filtered_kaplan_meier(_endpoints(path, revision), _attributes(path, revision), cohort_filter,
+                                        endpoint, stratum)
 
 
 @st.cache_data(show_spinner="Comparing with the published study ...", max_entries=2)
 def _published(path: str, revision: int) -> pd.DataFrame:
-    values = published.cohort_figures(_attributes(path, revision), _high_grade(path, revision),
-                                      _responses(path, revision, "initial"),
-                                      _responses(path, revision, "salvage"), _endpoints(path, revision))
-    return published.compare(published.published_figures(demo.published()), values)
+    return published.cohort_comparison(demo.published(), _attributes(path, revision),
+                                       cohort.high_grade_events(_tables()), _responses(path, revision, "initial"),
+                                       _responses(path, revision, "salvage"), _endpoints(path, revision))
 
 
 def _downloads(name: str, table: pd.DataFrame | None = None, chart=None) -> None:
@@ -79,13 +69,9 @@ def _downloads(name: str, table: pd.DataFrame | None = None, chart=None) -> None
             st.download_button("CSV", functools.partial(lambda t: t.to_csv(index=False).encode(), table),
                                file_name=f"{name}.csv", mime="text/csv", key=f"csv_{name}",
                                on_click="ignore", icon=":material/download:")
-        if chart is not None:
-            st.download_button("PNG", functools.partial(chart_export.png_bytes, chart),
-                               file_name=f"{name}.png", mime="image/png", key=f"png_{name}",
-                               on_click="ignore", icon=":material/image:", help=EXPORT_HELP)
-            st.download_button("SVG", functools.partial(chart_export.svg_bytes, chart),
-                               file_name=f"{name}.svg", mime="image/svg+xml", key=f"svg_{name}",
-                               on_click="ignore", icon=":material/image:", help=EXPORT_HELP)
+        for fmt, mime, render in CHART_FORMATS if chart is not None else ():
+            st.download_button(fmt.upper(), functools.partial(render, chart), file_name=f"{name}.{fmt}", mime=mime,
+                               key=f"{fmt}_{name}", on_click="ignore", icon=":material/image:", help=EXPORT_HELP)
 
 
 key = database.store_revision()
@@ -105,14 +91,13 @@ with st.sidebar:
         options,
         primary_sites=st.multiselect("Primary site", options.primary_sites, placeholder="All sites",
                                      key="cohort_sites"),
-        sex=st.radio("Sex", list(cohort.SEX_CHOICES), horizontal=True, key="cohort_sex"),
+        sex=st.radio("Sex", list(cohort.SexChoice), horizontal=True, key="cohort_sex"),
         age_years=(st.slider("Age at first PRRT (years)", ages[0], ages[1], ages, key="cohort_age")
                    if ages and ages[0] < ages[1] else None),
         salvage_cycles=st.multiselect("Salvage cycles per patient", options.salvage_cycles,
                                       placeholder="Any number", key="cohort_salvage"),
-        renal_risk=st.radio("Renal risk factors", list(cohort.RENAL_RISK_CHOICES), horizontal=True,
-                            key="cohort_risk", help="Hypertension, diabetes or another recorded renal "
-                                                    "risk factor"),
+        renal_risk=st.radio("Renal risk factors", list(cohort.RenalRiskChoice), horizontal=True,
+                            key="cohort_risk", help="Hypertension, diabetes or another recorded renal risk factor"),
         first_cycle_dates=(st.date_input("First PRRT cycle between", span, min_value=span[0],
                                          max_value=span[1], key="cohort_dates") if span else ()))
 ids = cohort.select_patients(attributes, cohort_filter)
@@ -120,8 +105,7 @@ selected = cohort.restrict_frame(attributes, ids)
 st.sidebar.metric("Patients selected", len(ids), help=f"of {len(attributes)} in the database")
 st.caption(f"**n = {len(ids)}** of {len(attributes)} patients · filter: {cohort_filter.describe()}")
 
-tabs = dict(zip(SECTIONS, st.tabs(SECTIONS, key="cohort_section", on_change="rerun",
-                                   bind="query-params")))
+tabs = dict(zip(SECTIONS, st.tabs(SECTIONS, key="cohort_section", on_change="rerun", bind="query-params")))
 
 if tabs["Table 1"].open:
     with tabs["Table 1"]:
@@ -161,8 +145,7 @@ if tabs["Response"].open:
 
 if tabs["Survival"].open:
     with tabs["Survival"]:
-        stratum = st.selectbox("Stratify by", list(cohort.Stratum), format_func=lambda s: s.value,
-                               key="cohort_stratum")
+        stratum = st.selectbox("Stratify by", list(cohort.Stratum), key="cohort_stratum")  # label: the value
         try:
             results = [_km(*key, cohort_filter, endpoint, stratum) for endpoint in cohort.Endpoint]
         except ValueError as exc:  # contradictory records: name them, draw nothing

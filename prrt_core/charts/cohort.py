@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core import dosimetry
-from prrt_core.cohort import ColumnChoice, KaplanMeier, Stratum
+from prrt_core.cohort.km import ColumnChoice, KaplanMeier, Stratum
 
 KM_WIDTH_PX = 430
 KM_HEIGHT_PX = 230

@@ -1,4 +1,4 @@
-"""Treatment timeline conventions shared by the clinical modules: phases, starts, months."""
+"""Treatment timeline conventions shared by the clinical modules: phases, starts, years, months."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+DAYS_PER_YEAR = 365.25  # Julian year, the project's year for rates per year
 # Months between dates = days / 30.4375: the mean Gregorian month, 365.25 d / 12 (the
 # convention of R lubridate and SAS); the project's single definition of a month.
-DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 PHASES = ("initial", "salvage")
 

@@ -21,10 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prrt_core import cohort
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.clinical import toxicity
+from prrt_core.clinical import survival, toxicity
 
 NOT_REACHED = "not reached"
 
@@ -227,17 +224,18 @@ def compare(figures: tuple[Figure, ...], values: Mapping[str, Any]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["Figure", "Published", "This cohort", "Tolerance", "Agrees", "Note"])
 
 
+def cohort_comparison(pub: Mapping[str, Any], attributes: pd.DataFrame, high_grade: pd.DataFrame,
+                      initial_response: pd.DataFrame, salvage_response: pd.DataFrame,
+                      endpoints: pd.DataFrame) -> pd.DataFrame:
+    """compare() of the published aggregates ``pub`` with the same figures of a cohort.
+
+    Inputs after ``pub`` as cohort_figures; the page passes every patient of the store.
+    """
+    return compare(published_figures(pub), cohort_figures(attributes, high_grade, initial_response,
+                                                          salvage_response, endpoints))
+
+
 def agreement(comparison: pd.DataFrame) -> tuple[int, int]:
     """(figures that agree, figures compared) of a compare() table."""
     compared = comparison["Agrees"] != Agreement.NOT_COMPARED.value
     return int((comparison["Agrees"] == Agreement.YES.value).sum()), int(compared.sum())
-
-
-def compare_tables(tables: Mapping[str, pd.DataFrame], pub: Mapping[str, Any]) -> pd.DataFrame:
-    """compare() for a whole store's tables (every patient) against published aggregates."""
-    values = cohort_figures(
-        cohort.patient_attributes(tables), cohort.high_grade_events(tables),
-        response.response_by_patient(tables.assessments, tables.cycles, "initial"),
-        response.response_by_patient(tables.assessments, tables.cycles, "salvage"),
-        survival.endpoints(tables.cycles, tables.events, tables.assessments))
-    return compare(published_figures(pub), values)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from prrt_core import dosimetry
-from prrt_core.cohort import round_half_up
+from prrt_core.cohort.summaries import round_half_up
 
 COLUMNS = ("Characteristic", "Value", "n", "%", "mean", "SD", "median", "min", "max")
 
@@ -144,9 +144,3 @@ def _footnotes(a: pd.DataFrame, complete: int, bed_known: int) -> tuple[str, ...
 def display(table: Table1) -> pd.DataFrame:
     """The two text columns shown on screen."""
     return table.rows[["Characteristic", "Value"]]
-
-
-def as_numbers(table: Table1) -> pd.DataFrame:
-    """Numbers of each row, indexed by Characteristic (for checks and exports)."""
-    return table.rows.set_index("Characteristic").drop(columns="Value").astype(float)
-

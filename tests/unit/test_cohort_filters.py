@@ -10,9 +10,7 @@ import pandas as pd
 import pytest
 
 from prrt_core import cohort
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.clinical import toxicity
+from prrt_core.clinical import response, survival, toxicity
 from prrt_core.cohort import CohortFilter
 
 
@@ -157,6 +155,19 @@ def test_kaplan_meier_by_sex_reports_logrank_and_not_reached(demo_tables, attrib
     assert not km.summary.astype(str).apply(lambda c: c.str.contains("inf")).any().any()
 
 
+def test_filtered_kaplan_meier_is_that_of_the_selected_patients(demo_tables, attributes):
+    # The page's survival tab: the filter's patients only, the same curves and summary as restricting by hand.
+    ends = survival.endpoints(demo_tables.cycles, demo_tables.events, demo_tables.assessments)
+    f = CohortFilter(sexes=("F",))
+    km = cohort.filtered_kaplan_meier(ends, attributes, f, cohort.Endpoint.OS_SALVAGE, cohort.Stratum.PRIMARY_SITE)
+    ids = cohort.select_patients(attributes, f)
+    direct = cohort.kaplan_meier(cohort.restrict_frame(ends, ids), cohort.restrict_frame(attributes, ids),
+                                 cohort.Endpoint.OS_SALVAGE, cohort.Stratum.PRIMARY_SITE)
+    assert km.n_patients == direct.n_patients == 10  # the demo cohort's 10 women
+    pd.testing.assert_frame_equal(km.summary, direct.summary)
+    pd.testing.assert_frame_equal(km.curves, direct.curves)
+
+
 def test_kaplan_meier_without_patients_is_empty(attributes):
     empty = pd.DataFrame({"patient_id": [], "pfs_salvage_months": [], "pfs_salvage_event": []})
     km = cohort.kaplan_meier(empty, attributes, cohort.Endpoint.PFS_SALVAGE)
@@ -184,5 +195,10 @@ def test_widget_choices_map_to_a_filter(attributes):
                                    first_cycle_dates=(dt.date(2018, 1, 1), last))
     assert f == CohortFilter(primary_sites=("lung",), sexes=("F",), age_max_years=70, salvage_cycles=(2,),
                              renal_risk=False, first_cycle_from=dt.date(2018, 1, 1))
+    # The widgets offer the choices' labels and return the members.
+    assert [c.value for c in cohort.SexChoice] == ["All", "Male", "Female"]
+    assert [c.value for c in cohort.RenalRiskChoice] == ["All", "With", "Without"]
+    f = cohort.filter_from_choices(o, sex=cohort.SexChoice.FEMALE, renal_risk=cohort.RenalRiskChoice.WITHOUT)
+    assert f == CohortFilter(sexes=("F",), renal_risk=False)
     # While a date range is being picked the input holds one date: only the start applies.
     assert cohort.filter_from_choices(o, first_cycle_dates=(dt.date(2018, 1, 1),)).first_cycle_to is None

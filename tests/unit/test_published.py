@@ -6,15 +6,23 @@ import math
 
 import pytest
 
-from prrt_core.datasets import demo
+from prrt_core import cohort
+from prrt_core.clinical import response, survival
 from prrt_core.cohort import published
+from prrt_core.datasets import demo
 
 PUB = demo.published()
 
 
 @pytest.fixture(scope="module")
 def comparison(demo_tables):
-    return published.compare_tables(demo_tables, PUB).set_index("Figure")
+    # The page's path (pages/cohort.py, _published): every patient of the store.
+    t = demo_tables
+    return published.cohort_comparison(
+        PUB, cohort.patient_attributes(t), cohort.high_grade_events(t),
+        response.response_by_patient(t.assessments, t.cycles, "initial"),
+        response.response_by_patient(t.assessments, t.cycles, "salvage"),
+        survival.endpoints(t.cycles, t.events, t.assessments)).set_index("Figure")
 
 
 def test_demo_cohort_agrees_with_every_compared_figure(comparison):

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core.tables import Tables
 from prrt_core import cohort
 from prrt_core.cohort import table1
+from prrt_core.tables import Tables
 
 
 def bed_by_hand(dose_gy: float, t_eff_h: float) -> float:
@@ -68,7 +68,8 @@ def attributes():
 
 @pytest.fixture(scope="module")
 def numbers(attributes):
-    return table1.as_numbers(table1.table1(attributes.reset_index()))
+    # The numbers of each row as the page exports them (its CSV of Table1.rows).
+    return table1.table1(attributes.reset_index()).rows.set_index("Characteristic")
 
 
 def test_per_patient_counts_activity_and_dose(attributes):

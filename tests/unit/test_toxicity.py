@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import prrt_core
+from prrt_core.clinical import ctcae
 from prrt_core.clinical import toxicity as tox
-from prrt_core.clinical.toxicity import LabTest, ReferenceLimits, ctcae_grade
+from prrt_core.clinical.ctcae import LabTest, ReferenceLimits, ctcae_grade
 
 NaN = np.nan
 
@@ -144,6 +146,16 @@ def test_reference_limits_are_overridable_and_validated():
         ReferenceLimits(plt_lln_10e9_l=0.0)
     with pytest.raises(ValueError, match="sex must be 'M', 'F' or missing"):
         tox.reference_limits("hemoglobin", ["X"])
+
+
+def test_toxicity_re_exports_the_ctcae_grading():
+    # Public API: prrt_core.toxicity keeps the CTCAE names that live in prrt_core.clinical.ctcae.
+    assert prrt_core.toxicity is tox
+    moved = [name for name in tox.__all__ if hasattr(ctcae, name)]
+    assert {"LabTest", "ReferenceLimits", "DEFAULT_REFERENCE_LIMITS", "LOW_CUTOFFS", "TEST_UNIT", "CTCAE_TERM",
+            "ctcae_grade", "reference_limits"} <= set(moved)
+    assert all(getattr(tox, name) is getattr(ctcae, name) for name in moved)
+    assert all(hasattr(tox, name) for name in tox.__all__)
 
 
 def test_lab_column_mapping_and_groups():
