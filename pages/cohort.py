@@ -193,7 +193,7 @@ if tabs["Published vs this cohort"].open:
             st.stop()
         st.metric("Figures agreeing within tolerance", "{} of {}".format(*published.agreement(comparison)))
         st.table(comparison, hide_index=True)
-        st.caption("Tolerances as in tests/test_demo.py (exact for counts). 'Mean' survival is the "
+        st.caption("Tolerances as in tests/unit/test_demo.py (exact for counts). 'Mean' survival is the "
                    "restricted mean to the largest observed time (SPSS); follow-up is the median "
                    "observed OS time.")
         _downloads("cohort_published_comparison", comparison)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 DAYS_PER_YEAR = 365.25  # Julian year, the project's year for rates per year
-# Months between dates = days / 30.4375: the mean Gregorian month, 365.25 d / 12 (the
+# Months between dates = days / 30.4375: a twelfth of the Julian year, 365.25 d / 12 (the
 # convention of R lubridate and SAS); the project's single definition of a month.
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 

@@ -3,7 +3,7 @@
 Published figures: Rudisile et al., BMC Cancer 2019;19:788 (``data/published_cohort.json``,
 ``demo.published()``). Each figure is computed here through the product's own path
 (cohort / toxicity / response / survival). Tolerances are those of
-``tests/test_demo.py`` (0 = exact count); figures that test does not check are shown
+``tests/unit/test_demo.py`` (0 = exact count); figures that test does not check are shown
 but "not compared" — in particular the confidence intervals: the study's are SPSS
 normal-approximation intervals (median ± 1.96 SE, clinical_reference.md §7), ours
 Brookmeyer–Crowley-type (log-log) for the median and normal-approximation for the
@@ -50,7 +50,7 @@ class Figure:
 
 _CI_NOTE = ("CI methods differ: study SPSS median ± 1.96 SE; here Brookmeyer–Crowley-type "
             "(log-log bands)")
-_MEAN_CI_NOTE = "no tolerance in tests/test_demo.py (both normal approximations)"
+_MEAN_CI_NOTE = "no tolerance in tests/unit/test_demo.py (both normal approximations)"
 
 
 def published_figures(pub: Mapping[str, Any]) -> tuple[Figure, ...]:
@@ -62,7 +62,7 @@ def published_figures(pub: Mapping[str, Any]) -> tuple[Figure, ...]:
         Figure("patients", "Patients (n)", pub["patients"], 0),
         Figure("sex_M", "Sex, male (n)", pub["sex"]["M"], 0),
         Figure("sex_F", "Sex, female (n)", pub["sex"]["F"], 0),
-        # tests/test_demo.py: age mean and SD within 0.5 years.
+        # tests/unit/test_demo.py: age mean and SD within 0.5 years.
         Figure("age_mean", "Age, mean (years)", pub["age_years"]["mean"], 0.5, 1),
         Figure("age_sd", "Age, SD (years)", pub["age_years"]["sd"], 0.5, 1),
     ]
@@ -77,12 +77,12 @@ def published_figures(pub: Mapping[str, Any]) -> tuple[Figure, ...]:
                               "Disease control (CR/PR/SD) after initial PRRT (n)", pub["patients"], 0,
                               note="inclusion criterion of the study: every patient"))
     figures += [
-        # tests/test_demo.py: mean within 0.1 GBq, extremes within 0.01 GBq.
+        # tests/unit/test_demo.py: mean within 0.1 GBq, extremes within 0.01 GBq.
         Figure("activity_mean", "Cumulative activity, mean (GBq)", act["mean"], 0.1, 1),
         Figure("activity_min", "Cumulative activity, minimum (GBq)", act["min"], 0.01, 2),
         Figure("activity_max", "Cumulative activity, maximum (GBq)", act["max"], 0.01, 2),
         Figure("cycles_median", "PRRT cycles per patient, median (n)", pub["total_cycles"]["median"], 0, 1),
-        # tests/test_demo.py: 0.2 Gy (per-cycle doses are rounded to 0.01 Gy).
+        # tests/unit/test_demo.py: 0.2 Gy (per-cycle doses are rounded to 0.01 Gy).
         Figure("kidney_dose_mean", "Cumulative kidney absorbed dose, mean (Gy)",
                pub["cumulative_kidney_dose_gy"]["mean"], 0.2, 1,
                note="patients with a kidney dose for every cycle"),
@@ -96,7 +96,7 @@ def published_figures(pub: Mapping[str, Any]) -> tuple[Figure, ...]:
     figures += [Figure(f"bor_{k}", f"Best response after salvage: {k} (n)", bor[k], 0)
                 for k in ("CR", "PR", "SD", "PD")]
     figures += [
-        # tests/test_demo.py: PFS medians within 1.0 and 0.5 months; censored exact.
+        # tests/unit/test_demo.py: PFS medians within 1.0 and 0.5 months; censored exact.
         Figure("pfs_initial_median", "PFS after initial PRRT, median (months)",
                pfs["after_initial_prrt"]["median"], 1.0, 1),
         Figure("pfs_initial_median_ci", "PFS after initial PRRT, median 95 % CI (months)",
@@ -111,18 +111,18 @@ def published_figures(pub: Mapping[str, Any]) -> tuple[Figure, ...]:
     for key, label in (("initial", "OS after initial PRRT"), ("salvage", "OS after salvage")):
         block = os_[f"after_{'initial_prrt' if key == 'initial' else 'salvage'}"]
         figures += [
-            # tests/test_demo.py: "mean OS" = restricted mean to the largest time, within 3 months.
+            # tests/unit/test_demo.py: "mean OS" = restricted mean to the largest time, within 3 months.
             Figure(f"os_{key}_mean", f"{label}, mean (restricted mean, months)", block["mean"], 3.0, 1),
             Figure(f"os_{key}_mean_ci", f"{label}, mean 95 % CI (months)", tuple(block["ci95"]),
                    None, 1, _MEAN_CI_NOTE),
             Figure(f"os_{key}_median", f"{label}, median (months)", block["median"], 0),
         ]
-    # tests/test_demo.py checks the follow-up after initial PRRT only (6 months).
+    # tests/unit/test_demo.py checks the follow-up after initial PRRT only (6 months).
     figures += [
         Figure("follow_up_initial", "Follow-up after initial PRRT, median observed time (months)",
                os_["after_initial_prrt"]["follow_up"], 6.0, 1),
         Figure("follow_up_salvage", "Follow-up after salvage, median observed time (months)",
-               os_["after_salvage"]["follow_up"], None, 1, "no tolerance in tests/test_demo.py"),
+               os_["after_salvage"]["follow_up"], None, 1, "no tolerance in tests/unit/test_demo.py"),
     ]
     return tuple(figures)
 

@@ -19,7 +19,7 @@ CORE = REPO / "prrt_core"
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "paths": set(),
-    "tables": set(),
+    "tables": {"errors"},
     "store": {"errors", "paths", "tables"},
     "dosimetry": {"errors"},
     "projection": {"dosimetry", "errors", "tables"},
