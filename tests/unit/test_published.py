@@ -29,7 +29,7 @@ def test_demo_cohort_agrees_with_every_compared_figure(comparison):
     compared = comparison[comparison["Agrees"] != "not compared"]
     assert len(compared) == 33
     assert (compared["Agrees"] == "yes").all(), compared[compared["Agrees"] != "yes"]
-    # Only intervals and the follow-up after salvage lack a tolerance in tests/test_demo.py.
+    # Only intervals and the follow-up after salvage lack a tolerance in tests/unit/test_demo.py.
     not_compared = comparison.index[comparison["Agrees"] == "not compared"].tolist()
     assert len(not_compared) == 5
     assert all("95 % CI" in f or f.startswith("Follow-up after salvage") for f in not_compared)
@@ -48,7 +48,7 @@ def test_rows_show_published_and_computed_values(comparison):
 
 def test_tolerances_are_those_of_test_demo():
     tolerance = {f.key: f.tolerance for f in published.published_figures(PUB)}
-    # tests/test_demo.py: counts exact; age 0.5 y; activity mean 0.1, extremes 0.01 GBq; kidney dose
+    # tests/unit/test_demo.py: counts exact; age 0.5 y; activity mean 0.1, extremes 0.01 GBq; kidney dose
     # 0.2 Gy; PFS medians 1.0 and 0.5 months; restricted mean OS 3 months; follow-up 6 months.
     assert tolerance["patients"] == tolerance["bor_SD"] == tolerance["grade3_haem"] == 0
     assert (tolerance["age_mean"], tolerance["age_sd"]) == (0.5, 0.5)
