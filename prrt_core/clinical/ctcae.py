@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from prrt_core.errors import InputError
+
 
 class LabTest(StrEnum):
     """Laboratory tests graded here (value = the plain name accepted by ctcae_grade)."""
@@ -132,7 +134,7 @@ class ReferenceLimits:
         for f in fields(self):
             value = getattr(self, f.name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"ReferenceLimits.{f.name} must be a positive number; got {value!r}")
+                raise InputError(f"ReferenceLimits.{f.name} must be a positive number; got {value!r}")
 
     def limits(self, test: LabTest | str, sex: Any) -> tuple[np.ndarray, np.ndarray]:
         """(lln, uln) arrays shaped like ``sex`` ('M'/'F'); NaN where not used or sex unknown."""
@@ -175,7 +177,7 @@ def _as_test(test: LabTest | str) -> LabTest:
     try:
         return LabTest(str(test).strip().lower())
     except ValueError:
-        raise ValueError(f"test must be one of {[t.value for t in LabTest]}; got {test!r}") from None
+        raise InputError(f"test must be one of {[t.value for t in LabTest]}; got {test!r}") from None
 
 
 def _sex_array(sex: Any) -> np.ndarray:
@@ -186,7 +188,7 @@ def _sex_array(sex: Any) -> np.ndarray:
     norm = distinct.where(distinct.isna(), distinct.astype(str).str.strip().str.upper())
     bad = norm.notna() & ~norm.isin(["M", "F"])
     if bad.any():
-        raise ValueError(f"sex must be 'M', 'F' or missing; got {sorted(set(norm[bad]))}")
+        raise InputError(f"sex must be 'M', 'F' or missing; got {sorted(set(norm[bad]))}")
     return norm.where(norm.notna(), "").to_numpy(dtype=object)[codes].reshape(np.shape(sex))
 
 
@@ -194,11 +196,11 @@ def _as_float(name: str, x: Any, *, positive: bool) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric; got {x!r}") from exc
+        raise InputError(f"{name} must be numeric; got {x!r}") from exc
     bad = (arr <= 0) if positive else (arr < 0)
     if np.any(bad):
         rule = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be {rule} (NaN = missing); got {arr[bad].ravel()[:5].tolist()}")
+        raise InputError(f"{name} must be {rule} (NaN = missing); got {arr[bad].ravel()[:5].tolist()}")
     return arr
 
 
@@ -257,15 +259,15 @@ def ctcae_grade(test: LabTest | str, values: Any, *, lln: Any = None, uln: Any =
     v = _as_float("values", values, positive=False)
     if test is LabTest.CREATININE:
         if lln is not None:
-            raise ValueError("lln is not used for creatinine (graded against uln and baseline)")
+            raise InputError("lln is not used for creatinine (graded against uln and baseline)")
         uln_a = _as_float("uln", np.nan if uln is None else uln, positive=True)
         base_a = _as_float("baseline", np.nan if baseline is None else baseline, positive=True)
         v, uln_a, base_a = np.broadcast_arrays(v, uln_a, base_a)
         return _grade_creatinine(v, uln_a, base_a)
     if uln is not None:
-        raise ValueError(f"uln is not used for {test.value} (a low-side test graded against lln)")
+        raise InputError(f"uln is not used for {test.value} (a low-side test graded against lln)")
     if baseline is not None:
-        raise ValueError(f"baseline is not used for {test.value}: CTCAE v5.0 grades it on absolute cut-offs")
+        raise InputError(f"baseline is not used for {test.value}: CTCAE v5.0 grades it on absolute cut-offs")
     lln_a = _as_float("lln", np.nan if lln is None else lln, positive=True)
     v, lln_a = np.broadcast_arrays(v, lln_a)
     return _grade_low(v, lln_a, LOW_CUTOFFS[test])

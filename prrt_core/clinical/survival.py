@@ -58,7 +58,7 @@ EVENT_TYPES = ("progression", "death", "last_contact")
 # --------------------------------------------------------------------------
 
 def _validate(durations: Any, events: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return (durations float, events int) or raise ValueError naming the argument."""
+    """Return (durations float, events int) or raise InputError naming the argument."""
     try:
         t = np.asarray(durations, dtype=float)
     except (TypeError, ValueError) as exc:

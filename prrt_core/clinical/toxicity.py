@@ -35,6 +35,7 @@ from prrt_core.clinical.ctcae import (
     reference_limits,
 )
 from prrt_core.clinical.dates import require_columns, treatment_start_dates
+from prrt_core.errors import InputError
 
 __all__ = [
     # CTCAE v5.0 grading (prrt_core.clinical.ctcae)
@@ -106,7 +107,7 @@ def grade_labs(labs: pd.DataFrame, patients: pd.DataFrame, cycles: pd.DataFrame,
     require_columns(patients, "patients", ("patient_id", "sex"))
     columns = [c for c in LAB_COLUMN_TESTS if c in labs.columns]
     if not columns:
-        raise ValueError(f"labs has none of the graded columns {list(LAB_COLUMN_TESTS)}")
+        raise InputError(f"labs has none of the graded columns {list(LAB_COLUMN_TESTS)}")
     starts = treatment_start_dates(cycles)
     sex = patients.drop_duplicates("patient_id").set_index("patient_id")["sex"]
 
@@ -258,7 +259,7 @@ def high_grade_events(graded: pd.DataFrame, *, min_grade: int = 3,
     columns = ["patient_id", "test", "phase", "grade", "value", "unit", "lab_date", "lab_id"]
     require_columns(graded, "graded", columns)
     if min_grade not in (1, 2, 3, 4):
-        raise ValueError(f"min_grade must be 1, 2, 3 or 4; got {min_grade!r}")
+        raise InputError(f"min_grade must be 1, 2, 3 or 4; got {min_grade!r}")
     phases = [ToxicityPhase(p).value for p in phases]
     rows = graded[(graded["grade"] >= min_grade) & graded["phase"].isin(phases)]
     return (rows[columns]

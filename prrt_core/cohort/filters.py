@@ -15,6 +15,8 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from prrt_core.errors import InputError
+
 
 @dataclass(frozen=True)
 class CohortFilter:
@@ -41,19 +43,19 @@ class CohortFilter:
             value = getattr(self, name)
             if value is not None:
                 if isinstance(value, str) or not isinstance(value, Iterable):
-                    raise ValueError(f"CohortFilter.{name} must be a collection or None; got {value!r}")
+                    raise InputError(f"CohortFilter.{name} must be a collection or None; got {value!r}")
                 object.__setattr__(self, name, tuple(sorted(set(value))))
         if self.sexes is not None and not set(self.sexes) <= {"M", "F"}:
-            raise ValueError(f"CohortFilter.sexes must be 'M' and/or 'F'; got {self.sexes!r}")
+            raise InputError(f"CohortFilter.sexes must be 'M' and/or 'F'; got {self.sexes!r}")
         if self.salvage_cycles is not None and not all(
                 isinstance(k, (int, np.integer)) and k >= 0 for k in self.salvage_cycles):
-            raise ValueError(f"CohortFilter.salvage_cycles must be counts >= 0; got {self.salvage_cycles!r}")
+            raise InputError(f"CohortFilter.salvage_cycles must be counts >= 0; got {self.salvage_cycles!r}")
         if self.renal_risk not in (None, True, False):
-            raise ValueError(f"CohortFilter.renal_risk must be True, False or None; got {self.renal_risk!r}")
+            raise InputError(f"CohortFilter.renal_risk must be True, False or None; got {self.renal_risk!r}")
         for lo, hi in (("age_min_years", "age_max_years"), ("first_cycle_from", "first_cycle_to")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a > b:
-                raise ValueError(f"CohortFilter.{lo} ({a}) is after {hi} ({b})")
+                raise InputError(f"CohortFilter.{lo} ({a}) is after {hi} ({b})")
 
     def describe(self) -> str:
         """The active criteria in words ('all patients' when none)."""
