@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.timing import median_time, peak_mb
-from prrt_core import dosimetry
-from prrt_core import projection
+from prrt_core import dosimetry, projection
 
 N_PATIENTS = 10_000
 N_CYCLES = 4

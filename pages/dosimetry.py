@@ -5,14 +5,14 @@ import hashlib
 
 import streamlit as st
 
-from ui import database, identity, navigation
 from prrt_core import dicom
 from prrt_core.charts import dosimetry as dosimetry_charts
-from prrt_core.views import dosimetry as dose_view
-from prrt_core.importer import dosimetry_results
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
+from prrt_core.importer import dosimetry_results
 from prrt_core.store import Store, StoreError
+from prrt_core.views import dosimetry as dose_view
+from ui import database, identity, navigation
 
 navigation.ensure_navigation()
 

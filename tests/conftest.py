@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from prrt_core.datasets import demo
-from tests.support import editor
 from prrt_core.store import Store
+from tests.support import editor
 
 
 @pytest.fixture(scope="session")

@@ -156,12 +156,12 @@ def compute(study: dicom.DicomStudy, *, density_g_per_ml: float = TISSUE_DENSITY
 def _masks_on(study, vois, target: dicom.Geometry) -> dict[str, np.ndarray]:
     by_name = {v.name: v for v in study.vois}
     out = {}
-    for name, (organ, _, _) in vois.items():
+    for name in vois:
         if name in by_name:
             out[name] = dicom.voi_mask(by_name[name].source, target)[0]
         else:  # derived union of both kidneys
-            sides = [dicom.voi_mask(v.source, target)[0] for v in study.vois if v.organ in ("kidney_left",
-                                                                                               "kidney_right")]
+            sides = [dicom.voi_mask(v.source, target)[0] for v in study.vois
+                     if v.organ in ("kidney_left", "kidney_right")]
             out[name] = sides[0] | sides[1]
     return out
 

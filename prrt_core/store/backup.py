@@ -136,7 +136,7 @@ def restore(backup_path: str | os.PathLike, target: str | os.PathLike, *, actor:
     require_editor(actor)
     backup_path, target = Path(backup_path), Path(target)
     info = check_backup(backup_path)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     with Store(target) as live:
         revision_before = live.revision
     saved = backup(target, target.with_name(f"{target.stem}.pre-restore-{stamp}.sqlite"))
@@ -154,7 +154,7 @@ def restore(backup_path: str | os.PathLike, target: str | os.PathLike, *, actor:
         store.conn.execute(
             "INSERT INTO audit (audit_id, at_utc, user, action, table_name, row_key, after_json) "
             "VALUES (?, ?, ?, 'import', 'database', ?, ?)",
-            (audit_id, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), actor.name,
+            (audit_id, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), actor.name,
              f"restore {backup_path.name}",
              json.dumps({"restored_from": backup_path.name, "sha256": info.sha256,
                          "schema_version": info.schema_version, "rows": info.rows,

@@ -77,4 +77,4 @@ def migrate(conn: sqlite3.Connection, target: int = schema.SCHEMA_VERSION) -> in
 
 def now_utc() -> str:
     """The current UTC time as ISO 8601 text, to the second (audit rows)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

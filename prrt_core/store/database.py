@@ -89,7 +89,7 @@ class Store:
         if migrate_schema:
             migrate(self.conn)
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -153,7 +153,7 @@ class Store:
 
     # ---- writes ---------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self, actor: Actor) -> Iterator["Store"]:
+    def transaction(self, actor: Actor) -> Iterator[Store]:
         """One IMMEDIATE transaction (savepoint when nested) written by ``actor``: all or nothing.
         Editors only."""
         require_editor(actor)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from tests.support import navigate, visit
 from prrt_core import cohort
 from prrt_core.clinical import survival
 from prrt_core.store import Store
+from tests.support import navigate, visit
 
 pytestmark = pytest.mark.browser
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests import support
 from prrt_core import cohort
 from prrt_core.charts import cohort as cohort_charts
 from prrt_core.clinical import survival
 from prrt_core.store import Store
+from tests import support
 
 PAGE = "pages/cohort.py"
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-
 from streamlit.testing.v1 import AppTest
 
+from prrt_core.store import Store, backup
 from tests import support
-from tests.support import editor
-from tests.support import APP
-from prrt_core.store import backup
-from prrt_core.store import Store
+from tests.support import APP, editor
 
 PAGE = "pages/data.py"
 AUTH = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-secret",

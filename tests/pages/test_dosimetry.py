@@ -5,13 +5,12 @@ left kidney 3.20 Gy, right 4.88 Gy, both 4.04 Gy, lesion 23.68 Gy at 1.04 g/mL.
 """
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests import support
-from prrt_core.testing import phantom
 from prrt_core.store import Store
+from prrt_core.testing import phantom
+from tests import support
 
 PH = phantom.default_phantom()
 

@@ -101,7 +101,7 @@ def test_audit_log_filters(tmp_path):
     assert audit_log(audit, text="p2")["Key"].tolist() == ["patient_id=P2", "patient_id=P2"]
     migrations = audit_log(audit, tables=["schema"])
     assert len(migrations) == schema.SCHEMA_VERSION
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     assert len(audit_log(audit, since=today, until=today)) == len(audit)
     assert audit_log(audit, until=today - dt.timedelta(days=1)).empty
     assert isinstance(audit_log(audit.iloc[:0]), pd.DataFrame)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core.charts import export as chart_export
 from prrt_core import cohort
-from prrt_core.clinical import survival
 from prrt_core.charts import cohort as charts
+from prrt_core.charts import export as chart_export
+from prrt_core.clinical import survival
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core import cli
-from prrt_core import cohort
+from prrt_core import cli, cohort
+from prrt_core.clinical import response, survival, toxicity
 from prrt_core.datasets import demo
-from prrt_core.clinical import response
-from prrt_core.clinical import survival
-from prrt_core.clinical import toxicity
 from prrt_core.store import Store
 
 PUB = demo.published()

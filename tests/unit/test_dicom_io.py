@@ -371,7 +371,7 @@ def test_rtdose_sample_matches_pydicom_decoding_and_relative_dose_is_refused():
                                [189.43125 + 10.0, 199.43125 + 20.0, -761.87 + 15.0, 1.0])
     assert dose.geometry.shape == (15, 10, 10) and dose.dose_units == "RELATIVE"
     with pytest.raises(DicomError, match=r"rtdose.dcm: DoseUnits \(3004,0002\): is 'RELATIVE'"):
-        dose.dose_gy
+        _ = dose.dose_gy
 
 
 def test_rtstruct_sample_without_preamble_is_read_with_force_and_rasterised():

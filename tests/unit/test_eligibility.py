@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prrt_core.tables import Tables
 from prrt_core.clinical import eligibility
+from prrt_core.tables import Tables
 
 AS_OF = dt.date(2024, 6, 1)
 CONFIG = eligibility.load_config()

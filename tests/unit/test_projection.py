@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from prrt_core import dosimetry
+from prrt_core import dosimetry, projection
 from prrt_core.projection import KidneyModelSettings
-from prrt_core import projection
 
 G_50H = 2.8 / (2.8 + 50.0) / 2.6  # BED quadratic coefficient at T_eff 50 h, 1/Gy
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prrt_core import cli
-from prrt_core import dosimetry
-from prrt_core import projection
+from prrt_core import cli, dosimetry, projection
 
 
 def test_inputs_from_tables_one_row_per_cycle_with_kidney_dose(demo_tables):

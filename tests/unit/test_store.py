@@ -7,9 +7,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from prrt_core.store import Store, StoreError, migrate, schema
 from tests.support import editor
-from prrt_core.store import schema
-from prrt_core.store import Store, StoreError, migrate
 
 PATIENT = {"patient_id": "P001", "sex": "F", "age_at_first_prrt_years": 61,
            "primary_site": "small intestine", "tumour_grade": "G2", "ki67_pct": 4.0,
