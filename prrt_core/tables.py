@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,14 +37,6 @@ class Tables:
     performance_status: pd.DataFrame
 
     NAMES: ClassVar[tuple[str, ...]] = TABLE_NAMES
-
-    @classmethod
-    def from_mapping(cls, frames: Mapping[str, pd.DataFrame]) -> Tables:
-        """From a mapping of table name to DataFrame; every table must be present, no other."""
-        missing, extra = set(TABLE_NAMES) - set(frames), set(frames) - set(TABLE_NAMES)
-        if missing or extra:
-            raise InputError(f"tables: missing {sorted(missing)}, unknown {sorted(extra)}")
-        return cls(**{name: frames[name] for name in TABLE_NAMES})
 
     def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """(name, frame) in dependency order."""
