@@ -15,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from prrt_core.datasets import demo
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
-from prrt_core.views import report
+from prrt_core.datasets import demo
 from prrt_core.store import Store, access
+from prrt_core.views import patient, planner, report
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TARGET_S = 0.5
@@ -77,8 +76,9 @@ def run(quick: bool) -> list[dict]:
                 os.environ["PRRT_DB"] = previous
         with Store(db) as store:
             tables = store.read_all()
-    review = pv.review(tables, "NET-004")
-    result = pv.plan(tables, "NET-004", dt.date(2025, 3, 17), pv.Scenario(), config=eligibility.load_config())
+    review = patient.review(tables, "NET-004")
+    result = planner.plan(tables, "NET-004", dt.date(2025, 3, 17), planner.Scenario(),
+                          config=eligibility.load_config())
     summary = []
     for _ in range(1 if quick else 3):
         start = time.perf_counter()

@@ -1,9 +1,8 @@
 """Home: the cohort at a glance and what each page is for."""
 
-import math
-
 import streamlit as st
 
+from prrt_core.views.format import fmt
 from ui import database, navigation
 
 navigation.ensure_navigation()
@@ -15,18 +14,13 @@ database.demo_notice()
 st.caption("Decision support for further (salvage) cycles of 177Lu-DOTATATE in metastatic "
            "neuroendocrine tumours.")
 
-
-def _fmt(value: float, digits: int) -> str:
-    return "—" if math.isnan(value) else f"{value:.{digits}f}"
-
-
 cols = st.columns(5)
 cols[0].metric("Patients", overview.n_patients,
                help=f"{overview.n_salvage_patients} with salvage cycles")
 cols[1].metric("Cycles", overview.n_cycles)
-cols[2].metric("Median cycles per patient", _fmt(overview.median_cycles_per_patient, 1))
-cols[3].metric("Mean cumulative activity (GBq)", _fmt(overview.mean_cumulative_activity_gbq, 1))
-cols[4].metric("Mean cumulative kidney dose (Gy)", _fmt(overview.mean_cumulative_kidney_dose_gy, 1),
+cols[2].metric("Median cycles per patient", fmt(overview.median_cycles_per_patient, 1))
+cols[3].metric("Mean cumulative activity (GBq)", fmt(overview.mean_cumulative_activity_gbq, 1))
+cols[4].metric("Mean cumulative kidney dose (Gy)", fmt(overview.mean_cumulative_kidney_dose_gy, 1),
                help="Over the "
                     f"{overview.n_patients_with_complete_kidney_dosimetry} patients with a kidney "
                     "dose for every cycle")

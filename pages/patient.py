@@ -7,37 +7,38 @@ import functools
 
 import streamlit as st
 
-from ui import database, navigation, patient_picker
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
-from prrt_core.views import report
+from prrt_core.tables import Tables
+from prrt_core.views import format as fm
+from prrt_core.views import labs, patient, planner, report
+from prrt_core.views.patient import LimitLevel
+from ui import database, navigation, patient_picker, planner_state
 
 navigation.ensure_navigation()
 
-COLOUR = {"below": "green", "near": "orange", "over": "red", "unknown": "gray"}
-STATUS_TEXT = {"below": "below the limit", "near": "one more cycle would cross", "over": "at or over the limit",
-               "unknown": "no kidney dosimetry"}
-SCENARIO_KEY = "planner_scenario"  # set by the salvage planner: {patient_id, as_of, scenario}
+DELTA_COLOUR = {fm.Tone.OK: "green", fm.Tone.WARN: "orange", fm.Tone.BAD: "red"}
+STATUS_TEXT = {LimitLevel.BELOW: "below the limit", LimitLevel.NEAR: "one more cycle would cross",
+               LimitLevel.OVER: "at or over the limit", LimitLevel.UNKNOWN: "no kidney dosimetry"}
 MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~:$"})  # escapes for st.markdown
 
 
 @st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
-def _review(revision: tuple[str, int], patient_id: str) -> pv.PatientReview:
-    return pv.review(database.tables(), patient_id)
+def _review(revision: tuple[str, int], patient_id: str) -> patient.PatientReview:
+    return patient.review(database.tables(), patient_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _decision_dates(revision: tuple[str, int], patient_id: str) -> dict:
-    return pv.decision_dates(database.tables(), patient_id)
+def _decision_dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
+    return patient.decision_dates(database.tables(), patient_id)
 
 
-def _summary(review: pv.PatientReview, tables: dict, as_of: dt.date | None, scenario: pv.Scenario,
+def _summary(review: patient.PatientReview, tables: Tables, as_of: dt.date | None, scenario: planner.Scenario,
              demo: bool) -> str:
     """The summary HTML; runs on the download click in its own thread, so only pure prrt_core
     calls on the arguments bound when the button was drawn."""
-    result = None if as_of is None else pv.plan(tables, review.header.patient_id, as_of, scenario,
-                                                config=eligibility.load_config())
+    result = None if as_of is None else planner.plan(tables, review.header.patient_id, as_of, scenario,
+                                                     config=eligibility.load_config())
     return report.summary_html(review, result, generated_at=dt.datetime.now(), demo=demo)
 
 
@@ -57,14 +58,14 @@ if patient_id is None:
 revision = database.store_revision()
 rv = _review(revision, patient_id)
 head, state = rv.header, rv.status
-facts = pv.header_facts(head)
+facts = fm.header_facts(head)
 
 # --- tumour-board summary (built only when downloaded) ---
-chosen = st.session_state.get(SCENARIO_KEY)
-if chosen and chosen["patient_id"] == patient_id:
-    as_of, scenario, origin = chosen["as_of"], chosen["scenario"], "the planner's current scenario"
+chosen = planner_state.load()
+if chosen and chosen.patient_id == patient_id:
+    as_of, scenario, origin = chosen.as_of, chosen.scenario, "the planner's current scenario"
 else:
-    as_of, scenario = _decision_dates(revision, patient_id)["latest"], pv.Scenario()
+    as_of, scenario = _decision_dates(revision, patient_id).latest, planner.Scenario()
     origin = "the planner's default scenario"
 summary = functools.partial(_summary, rv, database.tables(), as_of, scenario, database.is_demo())
 with top[1]:
@@ -73,25 +74,24 @@ with top[1]:
                        help="One self-contained HTML file, printable on A4: header, tables, charts and the "
                             "projection.")
     st.caption("No record yet: the summary has no projection." if as_of is None else
-               f"The summary includes {origin}: {scenario.n_cycles} x {scenario.activity_gbq:.1f} GBq, "
-               f"evaluated on {as_of.isoformat()}.")
+               f"The summary includes {origin}: {scenario.label}, evaluated on {as_of.isoformat()}.")
 
 # --- header ---
 with st.container(border=True):
-    for col, label in zip(st.columns(6), ("Sex", "Age at first PRRT (years)", "Primary site", "Grade / Ki-67",
-                                          "Renal risk factors", "Phase")):
-        col.caption(label)
-        col.markdown(f"**{facts[label].translate(MARKDOWN_SPECIAL)}**")
+    for col, name in zip(st.columns(6), ("sex", "age_at_first_prrt_years", "primary_site", "grade_ki67",
+                                         "renal_risk_factors", "phase")):
+        col.caption(facts.label(name))
+        col.markdown(f"**{getattr(facts, name).translate(MARKDOWN_SPECIAL)}**")
 row = st.columns(4)
-row[0].metric("Cycles so far", head.n_cycles,
+row[0].metric(facts.label("cycles"), head.n_cycles,
               delta=f"{head.n_initial_cycles} initial, {head.n_salvage_cycles} salvage", delta_color="gray",
               delta_arrow="off")
-row[1].metric("Cumulative activity (GBq)", facts["Cumulative activity (GBq)"])
-for col, label, limit in ((row[2], "Cumulative kidney dose (Gy)", head.kidney_dose),
-                          (row[3], "Cumulative kidney BED (Gy)", head.kidney_bed)):
-    col.metric(label, pv.fmt(limit.value_gy, 1),
-               delta=f"{pv.limit_text(limit)}: {STATUS_TEXT[limit.status]}",
-               delta_color=COLOUR[limit.status], delta_arrow="off",
+row[1].metric(facts.label("cumulative_activity_gbq"), facts.cumulative_activity_gbq)
+for col, name, limit in ((row[2], "cumulative_kidney_dose_gy", head.kidney_dose),
+                         (row[3], "cumulative_kidney_bed_gy", head.kidney_bed)):
+    col.metric(facts.label(name), fm.fmt(limit.value_gy, 1),
+               delta=f"{fm.limit_text(limit)}: {STATUS_TEXT[limit.status]}", delta_arrow="off",
+               delta_color="gray" if limit.status is LimitLevel.UNKNOWN else DELTA_COLOUR[fm.TONE[limit.status]],
                help="Limits: absorbed dose 23 Gy (Konijnenberg 2003); BED 28 Gy with, 40 Gy without renal "
                     "risk factors (Bodei 2008). BED per cycle D(1 + D/(α/β)·T_rep/(T_rep + T_eff)), "
                     "α/β 2.6 Gy, T_rep 2.8 h.")
@@ -108,10 +108,10 @@ def show(name: str) -> None:
 st.subheader("Treatment")
 show("timeline")
 with st.expander("Timeline table"):
-    st.dataframe(rv.timeline.rename(columns={"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"}),
-                 hide_index=True, width="stretch", column_config={"Date": st.column_config.DateColumn()})
-per_cycle = [c for c in pv.CYCLE_COLUMNS.values() if not c.startswith("Cumulative")]  # totals: chart, header
-st.dataframe(pv.cycle_display(rv.cycles), hide_index=True, width="stretch", column_order=per_cycle,
+    st.dataframe(rv.timeline.rename(columns=fm.TIMELINE_COLUMNS), hide_index=True, width="stretch",
+                 column_config={"Date": st.column_config.DateColumn()})
+per_cycle = [c for c in fm.CYCLE_COLUMNS.values() if not c.startswith("Cumulative")]  # totals: chart, header
+st.dataframe(fm.cycle_display(rv.cycles), hide_index=True, width="stretch", column_order=per_cycle,
              column_config={c: st.column_config.NumberColumn(format="%.2f") for c in per_cycle if "(" in c})
 left, right = st.columns(2)
 with left:
@@ -123,15 +123,15 @@ with right:
 st.subheader("Blood counts and renal function (CTCAE v5.0)")
 st.caption("Shaded: CTCAE v5.0 grade bands (LLN/ULN: adult reference limits by sex; creatinine bands by "
            "x ULN, a x baseline rise can grade higher). Vertical lines: cycles (dashed: salvage).")
-labs = [f"lab_{t.value}" for t in pv.LAB_TESTS if f"lab_{t.value}" in specs] + ["mag3"]
-for i in range(0, len(labs), 2):
+lab_charts = [f"lab_{t.value}" for t in labs.LAB_TESTS if f"lab_{t.value}" in specs] + ["mag3"]
+for i in range(0, len(lab_charts), 2):
     cols = st.columns(2)
-    for col, name in zip(cols, labs[i:i + 2]):
+    for col, name in zip(cols, lab_charts[i:i + 2]):
         with col:
             show(name)
 trend = rv.mag3_trend
 if trend.n_values:
-    st.caption(f"MAG3 TER trend: {pv.fmt(trend.slope_per_year, 1)} mL/min/1.73 m² per year (least squares over "
+    st.caption(f"MAG3 TER trend: {fm.fmt(trend.slope_per_year, 1)} mL/min/1.73 m² per year (least squares over "
                f"{trend.n_values} values, {trend.first_date} to {trend.last_date}).")
 else:
     st.caption("No MAG3 TER recorded.")
@@ -159,7 +159,7 @@ cols[2].metric("Vital status", "alive" if state.alive else "deceased",
 left, right = st.columns([9, 11])
 with left:
     st.caption("Worst CTCAE v5.0 grade per test (after the first initial cycle; '—': no graded value)")
-    st.dataframe(pv.worst_grade_table(state), hide_index=True, width="stretch")
+    st.dataframe(fm.worst_grade_table(state), hide_index=True, width="stretch")
 with right:
     st.caption("PFS: to progression or death; OS: to death; otherwise censored at the last date known alive.")
-    st.dataframe(pv.endpoint_table(state), hide_index=True, width="stretch")
+    st.dataframe(fm.endpoint_table(state), hide_index=True, width="stretch")

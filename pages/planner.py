@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+from operator import attrgetter
 
 import pandas as pd
 import streamlit as st
 
-from ui import database, navigation, patient_picker
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
+from prrt_core.projection import KidneyModelSettings
+from prrt_core.views import format as fm
+from prrt_core.views import patient, planner
+from ui import database, navigation, patient_picker, planner_state
 
 navigation.ensure_navigation()
 
-SCENARIO_KEY = "planner_scenario"  # read by the patient review page for its summary
-VERDICT = {"eligible": (st.success, ":material/check_circle:"), "caution": (st.warning, ":material/warning:"),
-           "not eligible": (st.error, ":material/block:")}
-STATUS_STYLE = {"pass": "color: #1b5e20; font-weight: bold", "fail": "color: #b71c1c; font-weight: bold",
-                "unknown": "color: #e65100; font-weight: bold"}
-# Widget key -> (Scenario field, Scenario value per widget unit, widget value type).
+VERDICT = {fm.Tone.OK: (st.success, ":material/check_circle:"), fm.Tone.WARN: (st.warning, ":material/warning:"),
+           fm.Tone.BAD: (st.error, ":material/block:")}
+TONE_STYLE = {tone: f"color: {colour}; font-weight: bold" for tone, colour in
+              ((fm.Tone.OK, "#1b5e20"), (fm.Tone.WARN, "#e65100"), (fm.Tone.BAD, "#b71c1c"))}
+# Widget key -> (Scenario field, "settings." for a KidneyModelSettings field; value per widget unit; widget type).
 WIDGETS = {"pl_cycles": ("n_cycles", 1, int), "pl_activity": ("activity_gbq", 1, float),
-           "pl_tolerance": ("tolerance", 0.01, int), "pl_ab": ("alpha_beta_gy", 1, float),
-           "pl_trep": ("t_rep_h", 1, float), "pl_dose_limit": ("dose_limit_gy", 1, float),
-           "pl_bed_risk": ("bed_limit_risk_gy", 1, float), "pl_bed_no_risk": ("bed_limit_no_risk_gy", 1, float)}
+           "pl_tolerance": ("settings.tolerance", 0.01, int), "pl_ab": ("settings.alpha_beta_gy", 1, float),
+           "pl_trep": ("settings.t_rep_h", 1, float), "pl_dose_limit": ("settings.dose_limit_gy", 1, float),
+           "pl_bed_risk": ("settings.bed_limit_risk_gy", 1, float),
+           "pl_bed_no_risk": ("settings.bed_limit_no_risk_gy", 1, float)}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -33,26 +35,28 @@ def _config(mtime_ns: int) -> eligibility.Config:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _dates(revision: tuple[str, int], patient_id: str) -> dict:
-    return pv.decision_dates(database.tables(), patient_id)
+def _dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
+    return patient.decision_dates(database.tables(), patient_id)
 
 
 @st.cache_data(show_spinner="Projecting ...", max_entries=256)
-def _plan(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenario: pv.Scenario) -> pv.Plan:
+def _plan(revision: tuple[str, int], patient_id: str, as_of: dt.date,
+          scenario: planner.Scenario) -> planner.PlannerResult:
     config = _config(eligibility.DEFAULT_CONFIG_PATH.stat().st_mtime_ns)
-    return pv.plan(database.tables(), patient_id, as_of, scenario, config=config)
+    return planner.plan(database.tables(), patient_id, as_of, scenario, config=config)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _fan_specs(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenario: pv.Scenario) -> list[dict]:
+def _fan_specs(revision: tuple[str, int], patient_id: str, as_of: dt.date,
+               scenario: planner.Scenario) -> list[dict]:
     fan = _plan(revision, patient_id, as_of, scenario).fan
     return [charts.spec(charts.fan_chart(fan, quantity)) for quantity in charts.FAN_TITLES]
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _compare(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenarios: tuple,
-             settings: pv.Scenario) -> pd.DataFrame:
-    return pv.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings)
+             settings: KidneyModelSettings) -> pd.DataFrame:
+    return planner.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings)
 
 
 st.title("Salvage planner")
@@ -62,17 +66,18 @@ if patient_id is None:
     st.stop()
 revision = database.store_revision()
 dates = _dates(revision, patient_id)
-if dates["latest"] is None:
+if dates.latest is None:
     st.info(f"{patient_id} has no dated record yet: nothing to project.")
     st.stop()
 
 # Seed the controls from the session's scenario (widget state is dropped when leaving the page).
-saved = st.session_state.get(SCENARIO_KEY, {}).get("scenario", pv.Scenario())
-for key, (name, factor, kind) in WIDGETS.items():
-    st.session_state.setdefault(key, kind(round(getattr(saved, name) / factor, 6)))
+state = planner_state.load()
+saved = state.scenario if state else planner.Scenario()
+for key, (field, factor, kind) in WIDGETS.items():
+    st.session_state.setdefault(key, kind(round(attrgetter(field)(saved) / factor, 6)))
 
 date_key = f"pl_as_of_{patient_id}"
-st.session_state.setdefault(date_key, dates["latest"])
+st.session_state.setdefault(date_key, dates.latest)
 
 
 def _set_date(value: dt.date) -> None:
@@ -84,11 +89,11 @@ with controls[0]:
     as_of = st.date_input("Evaluation date", key=date_key, min_value=dt.date(1990, 1, 1),
                           max_value=dt.date(2100, 12, 31),
                           help="Only what was recorded by this date is used: labs, imaging, cycles, dosimetry.")
-    st.button(f"Most recent record: {dates['latest']}", on_click=_set_date, args=(dates["latest"],),
+    st.button(f"Most recent record: {dates.latest}", on_click=_set_date, args=(dates.latest,),
               width="stretch", icon=":material/event:")
-    if dates["before_salvage"] is not None:
-        st.button(f"Day before first salvage cycle: {dates['before_salvage']}", on_click=_set_date,
-                  args=(dates["before_salvage"],), width="stretch", icon=":material/event_upcoming:",
+    if dates.before_salvage is not None:
+        st.button(f"Day before first salvage cycle: {dates.before_salvage}", on_click=_set_date,
+                  args=(dates.before_salvage,), width="stretch", icon=":material/event_upcoming:",
                   help="The salvage decision point: everything recorded then, nothing after.")
 controls[1].slider("Further cycles", 1, 4, key="pl_cycles")
 controls[2].number_input("Activity per cycle (GBq)", min_value=1.0, max_value=10.0, step=0.1, format="%.1f",
@@ -107,18 +112,20 @@ with st.expander("Advanced: radiobiology and limits"):
                         help="28 Gy: Bodei 2008")
     adv[4].number_input("BED limit, no renal risk (Gy)", 5.0, 80.0, step=0.5, format="%.1f", key="pl_bed_no_risk",
                         help="40 Gy: Bodei 2008")
-scenario = pv.Scenario(**{name: type(getattr(saved, name))(round(st.session_state[key] * factor, 9))
-                          for key, (name, factor, _) in WIDGETS.items()})
-st.session_state[SCENARIO_KEY] = {"patient_id": patient_id, "as_of": as_of, "scenario": scenario}
+values = {field: type(attrgetter(field)(saved))(round(st.session_state[key] * factor, 9))
+          for key, (field, factor, _) in WIDGETS.items()}
+scenario = planner.Scenario(values.pop("n_cycles"), values.pop("activity_gbq"), KidneyModelSettings(
+    **{field.removeprefix("settings."): value for field, value in values.items()}))
+planner_state.save(planner_state.PlannerState(patient_id, as_of, scenario))
 
 result = _plan(revision, patient_id, as_of, scenario)
 checklist, row = result.checklist, result.projection
-if dates["death"] is not None and dates["death"] <= as_of:
-    st.warning(f"{patient_id} died on {dates['death']}: this evaluation is retrospective.")
+if dates.death is not None and dates.death <= as_of:
+    st.warning(f"{patient_id} died on {dates.death}: this evaluation is retrospective.")
 
 # --- verdict ---
-show, icon = VERDICT[checklist.verdict.value]
-show(f"**Verdict on {as_of}: {checklist.verdict.value}** ({scenario.n_cycles} x {scenario.activity_gbq:.1f} GBq)\n\n"
+show, icon = VERDICT[fm.TONE[checklist.verdict]]
+show(f"**Verdict on {as_of}: {checklist.verdict.value}** ({scenario.label})\n\n"
      + "\n".join(f"- {reason}" for reason in checklist.reasons), icon=icon)
 
 # --- projection ---
@@ -126,35 +133,34 @@ st.subheader("Projected cumulative kidney dose and BED")
 if row is None:
     st.info("No projection: " + checklist.items.set_index("criterion").loc["Projected kidney dose", "reason"])
 else:
-    facts = pv.projection_facts(result)
-    tol = scenario.tolerance
-    dose_p, bed_p = f"P(kidney dose > {row['dose_limit_gy']:g} Gy)", f"P(kidney BED > {row['bed_limit_gy']:g} Gy)"
+    facts = fm.projection_facts(result)
+    tol = scenario.settings.tolerance
     cols = st.columns(4)
-    for i, what, p_label, p in ((0, "kidney dose", dose_p, row["p_exceed_dose"]),
-                                (2, "kidney BED", bed_p, row["p_exceed_bed"])):
-        cols[i].metric(f"Projected {what}, median (Gy)", facts[f"Projected {what}, median (Gy)"],
-                       delta=f"90 % interval {facts[f'Projected {what}, 90 % interval (Gy)']} Gy",
+    for i, q in ((0, "dose"), (2, "bed")):
+        p = row[f"p_exceed_{q}"]
+        cols[i].metric(facts.label(f"{q}_median_gy"), getattr(facts, f"{q}_median_gy"),
+                       delta=f"90 % interval {getattr(facts, f'{q}_interval_90_gy')} Gy",
                        delta_color="gray", delta_arrow="off")
-        cols[i + 1].metric(p_label, facts[p_label], delta_arrow="off",
+        cols[i + 1].metric(facts.label(f"p_exceed_{q}_pct"), getattr(facts, f"p_exceed_{q}_pct"), delta_arrow="off",
                            delta=f"{'within' if p <= tol else 'above'} the {100 * tol:g} % tolerance",
                            delta_color="green" if p <= tol else "red")
-    labels = [k for k in facts if k.startswith(("Largest", "Point"))]
-    short = ("Safe cycles at this activity", "Safe activity per cycle (GBq)", "Point projection: dose (Gy)",
-             "Point projection: BED (Gy)")
-    for col, label, name in zip(st.columns(4), labels, short):
-        col.metric(name, facts[label], help=label)
+    short = {"max_safe_cycles": "Safe cycles at this activity",
+             "max_safe_activity_gbq": "Safe activity per cycle (GBq)",
+             "point_dose_gy": "Point projection: dose (Gy)", "point_bed_gy": "Point projection: BED (Gy)"}
+    for col, (name, title) in zip(st.columns(4), short.items()):
+        col.metric(title, getattr(facts, name), help=facts.label(name))
     left, right = st.columns(2)
     for col, spec in zip((left, right), _fan_specs(revision, patient_id, as_of, scenario)):
         col.vega_lite_chart(spec=spec, width="stretch")
-    st.caption(f"So far: kidney dose {facts['Kidney dose so far (Gy)']} Gy, BED {facts['Kidney BED so far (Gy)']} "
+    st.caption(f"So far: kidney dose {facts.dose_so_far_gy} Gy, BED {facts.bed_so_far_gy} "
                f"Gy. {charts.FAN_NOTE} Per-patient Gy/GBq from its own cycles shrunk towards the cohort "
-               f"(random-effects model, {scenario.n_samples} Monte-Carlo samples); future T_eff "
+               f"(random-effects model, {scenario.settings.n_samples} Monte-Carlo samples); future T_eff "
                f"{row['t_eff_future_h']:.0f} h ({row['t_eff_source']}).")
 
 # --- checklist ---
 st.subheader("Eligibility checklist")
-items = checklist.items.rename(columns=pv.CHECKLIST_COLUMNS)[list(pv.CHECKLIST_COLUMNS.values())]
-st.dataframe(items.style.map(lambda v: STATUS_STYLE.get(v, ""), subset=["Status"]), hide_index=True,
+items = fm.checklist_display(checklist.items)
+st.dataframe(items.style.map(lambda v: TONE_STYLE[fm.TONE[v]], subset=["Status"]), hide_index=True,
              width="stretch", height="content")
 
 # --- scenarios ---
@@ -162,17 +168,15 @@ st.subheader("Scenarios side by side")
 if row is not None:
     left, right = st.columns([1, 2])
     edited = left.data_editor(
-        pd.DataFrame(pv.DEFAULT_SCENARIOS, columns=["Further cycles", "Activity per cycle (GBq)"]),
+        pd.DataFrame(planner.DEFAULT_SCENARIOS, columns=["Further cycles", "Activity per cycle (GBq)"]),
         key="pl_scenarios", num_rows="fixed", hide_index=True,
         column_config={"Further cycles": st.column_config.NumberColumn(min_value=1, max_value=4, step=1),
                        "Activity per cycle (GBq)": st.column_config.NumberColumn(min_value=1.0, max_value=10.0,
                                                                                  step=0.1, format="%.1f")})
     chosen = tuple((int(n), round(float(a), 2)) for n, a in edited.dropna().itertuples(index=False))
     if chosen:
-        settings = dataclasses.replace(scenario, n_cycles=pv.DEFAULT_SALVAGE_CYCLES,
-                                       activity_gbq=pv.DEFAULT_ACTIVITY_GBQ)  # only the settings matter
-        compared = _compare(revision, patient_id, as_of, chosen, settings)
-        right.dataframe(pv.scenario_display(compared), hide_index=True, width="stretch", height="content")
+        compared = _compare(revision, patient_id, as_of, chosen, scenario.settings)
+        right.dataframe(fm.scenario_display(compared), hide_index=True, width="stretch", height="content")
         left.caption(f"Each scenario projected from what was recorded by {as_of}, tolerance {100 * tol:g} %. "
                      "Edit the cycles and activities above; clear a row to drop it.")
     else:

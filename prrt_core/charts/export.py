@@ -5,7 +5,8 @@ Altair refuses to serialise a DataFrame of more than 5,000 rows unless
 shared with every thread of a Streamlit server (which swaps transformers itself).
 Here the chart's DataFrames are instead inlined as plain records
 (``alt.utils.data.to_values``: the same sanitising, no row limit), so every row
-is exported and no global setting is touched.
+is exported and no global setting is touched. The conversion may not load anything over
+the network (``allowed_base_urls=[]``): every chart's data is inline.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ def _check_version() -> str:
 
 def png_bytes(chart: alt.TopLevelMixin, *, scale: float = 2.0) -> bytes:
     """PNG image of the chart (``scale`` 2 = double resolution for print)."""
-    return vlc.vegalite_to_png(vega_lite_spec(chart), vl_version=_check_version(), scale=scale)
+    return vlc.vegalite_to_png(vega_lite_spec(chart), vl_version=_check_version(), scale=scale,
+                               allowed_base_urls=[])
 
 
 def svg_bytes(chart: alt.TopLevelMixin) -> bytes:
     """SVG image of the chart, UTF-8."""
-    return vlc.vegalite_to_svg(vega_lite_spec(chart), vl_version=_check_version()).encode("utf-8")
+    return vlc.vegalite_to_svg(vega_lite_spec(chart), vl_version=_check_version(),
+                               allowed_base_urls=[]).encode("utf-8")

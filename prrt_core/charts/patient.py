@@ -1,10 +1,10 @@
 """Altair charts of one patient and of the salvage planner (units on every axis title).
 
-Each function takes the tables of ``patient_view`` and returns a top-level ``alt.Chart``
-or layered chart with its data inline, sized for a projector: the pages render its
-:func:`spec` (``st.vega_lite_chart``), ``report`` turns it into inline SVG. ``width`` is
-a number of pixels or "container" (the page's width; the SVG export needs pixels).
-No streamlit here.
+Each function takes the tables of ``views.patient``, ``views.labs`` or ``views.planner`` and
+returns a top-level ``alt.Chart`` or layered chart with its data inline, sized for a
+projector: the pages render its :func:`spec` (``st.vega_lite_chart``), ``report`` turns it
+into inline SVG. ``width`` is a number of pixels or "container" (the page's width; the SVG
+export needs pixels). No streamlit here.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import json
 import altair as alt
 import pandas as pd
 
-from prrt_core import views
 from prrt_core.clinical import toxicity
-from prrt_core.views import lab_title
+from prrt_core.views.format import TIMELINE_COLUMNS
+from prrt_core.views.labs import LAB_TESTS, lab_title
+from prrt_core.views.patient import PatientReview
 
 Width = int | str
 
@@ -147,7 +148,7 @@ def lab_chart(labs: pd.DataFrame, bands: pd.DataFrame, treatment_dates: pd.DataF
               width: Width = "container", height: int = 200) -> alt.TopLevelMixin:
     """One lab test over time on its CTCAE v5.0 grade bands, points coloured by grade, cycles as rules.
 
-    ``labs``: views.lab_values rows; ``bands``: views.grade_bands rows
+    ``labs``: views.labs.lab_values rows; ``bands``: views.labs.grade_bands rows
     (all tests, this one is picked).
     """
     data = _Data()
@@ -233,7 +234,7 @@ def recist_chart(imaging: pd.DataFrame, treatment_dates: pd.DataFrame, *, width:
 def timeline_chart(timeline: pd.DataFrame, *, width: Width = "container", height: int = 140) -> alt.TopLevelMixin:
     """Cycles, imaging and events on one date axis (hover for details)."""
     data = _Data()
-    frame = timeline.rename(columns={"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"})
+    frame = timeline.rename(columns=TIMELINE_COLUMNS)
     frame["Phase"] = frame["Phase"].replace("", "none")
     chart = alt.Chart(data(frame)).mark_point(filled=True, size=110, opacity=0.9).encode(
         x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
@@ -253,14 +254,14 @@ def spec(chart: alt.TopLevelMixin) -> dict:
     return chart.to_dict(validate=False)
 
 
-def patient_charts(review: views.PatientReview, width: Width = "container") -> dict[str, alt.TopLevelMixin]:
+def patient_charts(review: PatientReview, width: Width = "container") -> dict[str, alt.TopLevelMixin]:
     """The review page's charts by name, in page order (labs by test)."""
     head = review.header
     out = {"timeline": timeline_chart(review.timeline, width=width),
            "dose_per_cycle": dose_per_cycle(review.cycles, width=width),
            "cumulative_kidney": cumulative_kidney(review.cycles, head.kidney_dose.limit_gy,
                                                   head.kidney_bed.limit_gy, width=width)}
-    for test in views.LAB_TESTS:
+    for test in LAB_TESTS:
         if (review.labs["test"] == test.value).any():
             out[f"lab_{test.value}"] = lab_chart(review.labs, review.bands, review.treatment_dates,
                                                  test.value, width=width)
@@ -286,7 +287,7 @@ FAN_NOTE = ("Band: 5th to 95th percentile of the projected cumulative total; das
 def fan_chart(fan: pd.DataFrame, quantity: str, *, width: Width = "container", height: int = 300) -> alt.TopLevelMixin:
     """History (cumulative per past cycle) and projection (median, 5-95 % band, point) with the limit.
 
-    ``fan``: views.fan_table rows; ``quantity``: 'Kidney dose' or 'Kidney BED'.
+    ``fan``: views.planner.fan_table rows; ``quantity``: 'Kidney dose' or 'Kidney BED'.
     """
     if quantity not in FAN_TITLES:
         raise ValueError(f"quantity must be one of {list(FAN_TITLES)}, got {quantity!r}")

@@ -1,5 +1,7 @@
-"""What a page shows, as dataclasses and tables: patient review, salvage planner, dosimetry, report."""
-from prrt_core.views.patient_view import *  # noqa: F401,F403  (split in progress)
-from prrt_core.views.patient_view import _limit_status  # noqa: F401
+"""What a page shows, as dataclasses and tables; import the submodules.
 
-del dosimetry  # noqa: F821  (the star import above bound prrt_core.dosimetry here)
+``patient`` (one patient's review), ``labs`` (lab values, CTCAE grade bands, MAG3 trend),
+``outcome`` (worst grades, best response, PFS and OS), ``planner`` (salvage scenarios),
+``format`` (the text, display tables and status tones shared by pages and the summary),
+``report`` (the printed summary), ``dosimetry`` (voxel dosimetry).
+"""

@@ -5,7 +5,6 @@ import pandas as pd
 
 from prrt_core.dicom.study_dose import DoseSource, VoxelDosimetry
 
-
 _DISPLAY = {"voi": "VOI", "organ": "Organ", "n_voxels": "Voxels", "volume_ml": "Volume (mL)", "mass_g": "Mass (g)",
             "voxel_mean_dose_gy": "Voxel mean dose (Gy)", "voxel_median_dose_gy": "Voxel median dose (Gy)",
             "voxel_max_dose_gy": "Voxel max dose (Gy)", "organ_dose_gy": "Organ-level dose (Gy)",

@@ -1,8 +1,8 @@
 """Tumour-board summary of one patient: one self-contained, printable (A4) HTML file.
 
 Every value is escaped with ``html.escape``; charts are embedded as inline SVG made by
-vl-convert (no browser, no network); nothing refers to an external URL, so the file
-opens offline and prints as it looks. No streamlit here.
+``charts.export`` (vl-convert: no browser, no network); nothing refers to an external URL,
+so the file opens offline and prints as it looks. No streamlit here.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ import datetime as dt
 import html
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import altair as alt
 import pandas as pd
-import vl_convert as vlc
 
+from prrt_core.charts import export
 from prrt_core.charts import patient as charts
-from prrt_core import views as pv
+from prrt_core.views import format as fm
+from prrt_core.views.patient import PatientReview
+from prrt_core.views.planner import PlannerResult
 
 logger = logging.getLogger(__name__)
 
-# Vega-Lite version of the installed Altair's schema ("v6.4.1" -> "6.4"), bundled by vl-convert.
-VEGA_LITE_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 CHART_WIDTH_PX = 600  # fits the 180 mm text width of A4 with 15 mm margins at 96 dpi, legend included
 
 _CSS = """
@@ -49,9 +49,12 @@ figure svg { max-width: 100%; height: auto; }
 @media print { h2 { page-break-after: avoid; } }
 """
 
-STATUS_CLASS = {"below": "ok", "near": "warn", "over": "bad", "unknown": "warn",
-                "pass": "ok", "fail": "bad",
-                "eligible": "ok", "caution": "warn", "not eligible": "bad"}
+TONE_CLASS = {fm.Tone.OK: "ok", fm.Tone.WARN: "warn", fm.Tone.BAD: "bad"}  # CSS classes above
+
+
+def _status_class(status: str) -> str:
+    """The CSS class of a status (kidney limit, checklist item, verdict)."""
+    return TONE_CLASS[fm.TONE[status]]
 
 
 def _e(value: object) -> str:
@@ -61,10 +64,9 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def chart_svg(chart: alt.TopLevelMixin) -> str:
-    """Inline SVG of an Altair chart, without XML namespace URLs (implied in HTML5)."""
-    # allowed_base_urls=[]: the conversion may not load anything over the network.
-    svg = vlc.vegalite_to_svg(chart.to_dict(), vl_version=VEGA_LITE_VERSION, allowed_base_urls=[])
+def inline_svg(chart: alt.TopLevelMixin) -> str:
+    """SVG of an Altair chart for inline HTML: no XML declaration, no namespace URLs (implied in HTML5)."""
+    svg = export.svg_bytes(chart).decode("utf-8")
     svg = re.sub(r'<\?xml[^>]*>\s*', "", svg)
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
     return svg.replace("xlink:href=", "href=")
@@ -75,9 +77,10 @@ def _td(value: str, css: str = "") -> str:
     return f'<td class="{css}">{value}</td>' if css else f"<td>{value}</td>"
 
 
-def _facts(facts: Mapping[str, str], css_class: Mapping[str, str] | None = None) -> str:
+def _facts(facts: Iterable[tuple[str, str]], css_class: Mapping[str, str] | None = None) -> str:
+    """A two-column table of (label, text) rows; ``css_class``: label -> class of its text."""
     css_class = css_class or {}
-    rows = "".join(f"<tr><th>{_e(k)}</th>{_td(_e(v), css_class.get(k, ''))}</tr>" for k, v in facts.items())
+    rows = "".join(f"<tr><th>{_e(k)}</th>{_td(_e(v), css_class.get(k, ''))}</tr>" for k, v in facts)
     return f'<table class="facts">{rows}</table>'
 
 
@@ -91,21 +94,21 @@ def _table(frame: pd.DataFrame, *, digits: int = 2, class_column: str | None = N
             if column == class_column:
                 continue
             if isinstance(value, float):
-                cells.append(_td(_e(pv.fmt(value, digits)), "num"))
+                cells.append(_td(_e(fm.fmt(value, digits)), "num"))
             elif isinstance(value, (pd.Timestamp, dt.date)):
                 cells.append(_td(_e(value.isoformat()[:10]), "date"))
             else:
-                css = STATUS_CLASS.get(str(row[class_column]), "") if class_column and column == "Status" else ""
+                css = _status_class(row[class_column]) if class_column and column == "Status" else ""
                 cells.append(_td(_e(value), css))
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _figure(chart: alt.TopLevelMixin) -> str:
-    return f"<figure>{chart_svg(chart)}</figure>"
+    return f"<figure>{inline_svg(chart)}</figure>"
 
 
-def summary_html(review: pv.PatientReview, plan: pv.Plan | None, *, generated_at: dt.datetime,
+def summary_html(review: PatientReview, plan: PlannerResult | None, *, generated_at: dt.datetime,
                  demo: bool) -> str:
     """The tumour-board summary of one patient as one HTML document (str).
 
@@ -114,27 +117,27 @@ def summary_html(review: pv.PatientReview, plan: pv.Plan | None, *, generated_at
     synthetic-data notice.
     """
     head = review.header
-    facts = pv.header_facts(head)
-    classes = {"Cumulative kidney dose (Gy)": STATUS_CLASS[head.kidney_dose.status],
-               "Cumulative kidney BED (Gy)": STATUS_CLASS[head.kidney_bed.status]}
+    facts = fm.header_facts(head)
+    classes = {facts.label("cumulative_kidney_dose_gy"): _status_class(head.kidney_dose.status),
+               facts.label("cumulative_kidney_bed_gy"): _status_class(head.kidney_bed.status)}
     parts = [f"<h1>Tumour board summary: {_e(head.patient_id)}</h1>",
              f'<p class="note">Generated {_e(generated_at.strftime("%Y-%m-%d %H:%M"))} by Salvage PRRT Board. '
              "Decision support, not a medical device.</p>"]
     if demo:
         parts.append('<p class="demo"><b>Demo data.</b> Synthetic cohort resembling a published study '
                      "(BMC Cancer 2019;19:788); no real patients; not for clinical decisions.</p>")
-    parts += ["<h2>Patient</h2>", _facts(facts, classes),
-              "<h2>Cycles</h2>", _table(pv.cycle_display(review.cycles))]
+    parts += ["<h2>Patient</h2>", _facts(facts.rows(), classes),
+              "<h2>Cycles</h2>", _table(fm.cycle_display(review.cycles))]
     state = review.status
     best = {f"Best response, {phase} (RECIST 1.1)": value or "no cycles"
             for phase, value in state.best_response.items()}
     best["Vital status"] = "alive" if state.alive else f"died {state.death_date.isoformat()}"
     trend = review.mag3_trend
     best["MAG3 TER trend (mL/min/1.73 m² per year)"] = (
-        f"{pv.fmt(trend.slope_per_year, 1)} ({trend.n_values} values, {pv.fmt(trend.first_value, 0)} → "
-        f"{pv.fmt(trend.last_value, 0)})" if trend.n_values else "no values")
-    parts += ["<h2>Status</h2>", _facts(best), _table(pv.endpoint_table(state)),
-              "<h3>Worst CTCAE v5.0 grade</h3>", _table(pv.worst_grade_table(state))]
+        f"{fm.fmt(trend.slope_per_year, 1)} ({trend.n_values} values, {fm.fmt(trend.first_value, 0)} → "
+        f"{fm.fmt(trend.last_value, 0)})" if trend.n_values else "no values")
+    parts += ["<h2>Status</h2>", _facts(best.items()), _table(fm.endpoint_table(state)),
+              "<h3>Worst CTCAE v5.0 grade</h3>", _table(fm.worst_grade_table(state))]
     parts.append("<h2>Salvage projection</h2>")
     if plan is None:
         parts.append('<p class="note">No projection: the patient has no record yet.</p>')
@@ -145,20 +148,19 @@ def summary_html(review: pv.PatientReview, plan: pv.Plan | None, *, generated_at
         verdict = plan.checklist.verdict.value
         died = state.death_date is not None and state.death_date <= plan.as_of
         parts += [f'<p>Evaluated on {_e(plan.as_of.isoformat())} with what was recorded by then; tolerance '
-                  f'{_e(f"{100 * plan.scenario.tolerance:g}")} %'
+                  f'{_e(f"{100 * plan.scenario.settings.tolerance:g}")} %'
                   + (f" (retrospective: died {_e(state.death_date.isoformat())})" if died else "") + ".</p>",
-                  f'<p class="verdict {STATUS_CLASS[verdict]}">Verdict: {_e(verdict)}</p>',
+                  f'<p class="verdict {_status_class(verdict)}">Verdict: {_e(verdict)}</p>',
                   "<ul>" + "".join(f"<li>{_e(r)}</li>" for r in plan.checklist.reasons) + "</ul>",
-                  _facts(pv.projection_facts(plan))]
-        checklist = plan.checklist.items.rename(columns=pv.CHECKLIST_COLUMNS)[list(pv.CHECKLIST_COLUMNS.values())]
+                  _facts(fm.projection_facts(plan).rows())]
+        checklist = fm.checklist_display(plan.checklist.items)
         parts += ["<h3>Eligibility checklist</h3>", _table(checklist.assign(_s=checklist["Status"]),
                                                             class_column="_s")]
         parts += [_figure(charts.fan_chart(plan.fan, q, width=CHART_WIDTH_PX)) for q in charts.FAN_TITLES]
         parts.append(f'<p class="note">{_e(charts.FAN_NOTE)}</p>')
     parts.append("<h2>Charts</h2>")
     parts += [_figure(chart) for chart in charts.patient_charts(review, width=CHART_WIDTH_PX).values()]
-    timeline = review.timeline.rename(columns={"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"})
-    parts += ["<h2>Timeline</h2>", _table(timeline)]
+    parts += ["<h2>Timeline</h2>", _table(review.timeline.rename(columns=fm.TIMELINE_COLUMNS))]
     logger.info("tumour-board summary built (%d charts)", sum(p.startswith("<figure>") for p in parts))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>Tumour board summary {_e(head.patient_id)}</title><style>{_CSS}</style></head>"

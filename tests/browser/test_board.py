@@ -9,10 +9,10 @@ import datetime as dt
 
 import pytest
 
-from tests.support import visit
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
 from prrt_core.store import Store
+from prrt_core.views import patient, planner
+from tests.support import visit
 
 pytestmark = pytest.mark.browser
 
@@ -57,14 +57,14 @@ def no_exception(page) -> None:
 def test_patient_review_choose_patient_and_download_summary(app_server, page):
     visit(page, app_server["url"] + "/patient?patient=NET-004", "Patient review")
     tables = tables_of(app_server)
-    head = pv.header(tables, "NET-004")
+    head = patient.header(tables, "NET-004")
     metric(page, "Cumulative kidney dose (Gy)").get_by_text(f"{head.kidney_dose.value_gy:.1f}", exact=True).wait_for()
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     charts.nth(11).wait_for()
     assert page.get_by_text("BED limit 28 Gy").count() == 1  # NET-004: hypertension
 
     choose_patient(page, "NET-005")
-    head = pv.header(tables, "NET-005")
+    head = patient.header(tables, "NET-005")
     metric(page, "Cumulative kidney dose (Gy)").get_by_text(f"{head.kidney_dose.value_gy:.1f}", exact=True).wait_for()
     page.get_by_text("BED limit 40 Gy").wait_for()  # the chart follows: no renal risk factor
     assert page.get_by_text("BED limit 28 Gy").count() == 0
@@ -77,8 +77,8 @@ def test_patient_review_choose_patient_and_download_summary(app_server, page):
     text = open(download.path(), encoding="utf-8").read()
     assert "<h1>Tumour board summary: NET-005</h1>" in text and text.count("<svg") == 14
     # The planner's default scenario at the most recent record, computed directly.
-    as_of = pv.decision_dates(tables, "NET-005")["latest"]
-    result = pv.plan(tables, "NET-005", as_of, pv.Scenario(), config=eligibility.load_config())
+    as_of = patient.decision_dates(tables, "NET-005").latest
+    result = planner.plan(tables, "NET-005", as_of, planner.Scenario(), config=eligibility.load_config())
     assert f"Evaluated on {as_of.isoformat()}" in text and "2 x 7.4 GBq" in text
     assert f"<th>Projected kidney dose, median (Gy)</th><td>{result.projection['dose_p50_gy']:.1f}</td>" in text
 
@@ -92,14 +92,14 @@ def test_planner_decision_point_scenario_and_verdict(app_server, page):
     alert.filter(has_text="not eligible").wait_for()
     page.get_by_text("Dose limit 23 Gy").first.wait_for()  # the fan chart
     as_of, config = dt.date(2021, 10, 17), eligibility.load_config()
-    before = pv.plan(tables, "NET-005", as_of, pv.Scenario(), config=config).projection
+    before = planner.plan(tables, "NET-005", as_of, planner.Scenario(), config=config).projection
     median = metric(page, "Projected kidney dose, median (Gy)")
     median.get_by_text(f"{before['dose_p50_gy']:.1f}", exact=True).wait_for()
 
     activity = page.get_by_role("spinbutton", name="Activity per cycle (GBq)")
     activity.fill("2.0")
     activity.press("Enter")
-    after = pv.plan(tables, "NET-005", as_of, pv.Scenario(activity_gbq=2.0), config=config)
+    after = planner.plan(tables, "NET-005", as_of, planner.Scenario(activity_gbq=2.0), config=config)
     assert after.checklist.verdict == "eligible"  # 2 x 2.0 GBq stays under 23 Gy (P = 0 %)
     alert.filter(has_text="eligible").filter(has_not_text="not eligible").wait_for()
     median.get_by_text(f"{after.projection['dose_p50_gy']:.1f}", exact=True).wait_for()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 from streamlit.testing.v1 import AppTest
 
-from tests.support import APP, editor
 from prrt_core.store import Store
-
+from tests.support import APP, editor
 
 
 def run_app(timeout: float = 60) -> AppTest:

@@ -6,17 +6,14 @@ prrt_core functions called directly (toxicity, response, projection).
 
 from __future__ import annotations
 
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from prrt_core import projection
+from prrt_core.clinical import response, toxicity
+from prrt_core.store import Store
 from tests import support
 from tests.support import editor
-from prrt_core import projection
-from prrt_core.clinical import response
-from prrt_core.clinical import toxicity
-from prrt_core.store import Store
-
 
 
 def open_patient_page(link_patient: str | None = None) -> AppTest:

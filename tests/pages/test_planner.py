@@ -10,10 +10,10 @@ import datetime as dt
 
 from streamlit.testing.v1 import AppTest
 
-from tests import support
-from prrt_core.projection import KidneyModelSettings
-from prrt_core.clinical import eligibility
 from prrt_core import projection
+from prrt_core.clinical import eligibility
+from prrt_core.projection import KidneyModelSettings
+from tests import support
 
 CONFIG = eligibility.load_config()
 

@@ -14,17 +14,18 @@ import pytest
 
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
+from prrt_core.views import patient, planner
 
 
 @pytest.fixture(scope="module")
 def review(demo_tables):
-    return pv.review(demo_tables, "NET-004")
+    return patient.review(demo_tables, "NET-004")
 
 
 @pytest.fixture(scope="module")
 def plan(demo_tables):
-    return pv.plan(demo_tables, "NET-004", dt.date(2025, 3, 17), pv.Scenario(), config=eligibility.load_config())
+    return planner.plan(demo_tables, "NET-004", dt.date(2025, 3, 17), planner.Scenario(),
+                        config=eligibility.load_config())
 
 
 def views(spec: dict):

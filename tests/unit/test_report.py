@@ -10,8 +10,8 @@ import pytest
 
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
-from prrt_core import views as pv
-from prrt_core.views import report
+from prrt_core.views import format as fm
+from prrt_core.views import patient, planner, report
 
 HOSTILE = '<script>alert("x")</script> & CKD stage 2'
 
@@ -21,8 +21,8 @@ def built(demo_tables):
     patients = demo_tables.patients.copy()
     patients.loc[patients["patient_id"] == "NET-004", "other_renal_risk"] = HOSTILE
     tables = demo_tables.replace(patients=patients)
-    rv = pv.review(tables, "NET-004")
-    result = pv.plan(tables, "NET-004", dt.date(2025, 3, 17), pv.Scenario(n_cycles=3, activity_gbq=5.5),
+    rv = patient.review(tables, "NET-004")
+    result = planner.plan(tables, "NET-004", dt.date(2025, 3, 17), planner.Scenario(n_cycles=3, activity_gbq=5.5),
                      config=eligibility.load_config())
     text = report.summary_html(rv, result, generated_at=dt.datetime(2026, 1, 2, 9, 30), demo=True)
     return rv, result, text
@@ -49,9 +49,9 @@ def test_patient_id_header_and_escaping(built):
     assert "<h1>Tumour board summary: NET-004</h1>" in text
     assert HOSTILE not in text and html.escape(HOSTILE) in text  # free text escaped, never markup
     assert "Demo data." in text and "Generated 2026-01-02 09:30" in text
-    for label, value in pv.header_facts(rv.header).items():
+    for label, value in fm.header_facts(rv.header).rows():
         assert f"<th>{html.escape(label)}</th>" in text and html.escape(value) in text
-    cycles = pv.cycle_display(rv.cycles)
+    cycles = fm.cycle_display(rv.cycles)
     assert all(f'<td class="date">{d.isoformat()}</td>' in text for d in cycles["Date"])
 
 
@@ -59,7 +59,7 @@ def test_projection_numbers_and_verdict(built):
     _, result, text = built
     row = result.projection
     assert "3 x 5.5 GBq" in text and "Evaluated on 2025-03-17" in text
-    for label, value in pv.projection_facts(result).items():
+    for label, value in fm.projection_facts(result).rows():
         assert f"<th>{html.escape(label)}</th><td>{html.escape(value)}</td>" in text
     # The numbers themselves, formatted independently of projection_facts.
     assert f"{row['dose_p50_gy']:.1f}" in text and f"{100 * row['p_exceed_dose']:.1f} %" in text
@@ -71,7 +71,8 @@ def test_projection_numbers_and_verdict(built):
 
 def test_without_projection(built, demo_tables):
     rv, _, _ = built
-    none = pv.plan(demo_tables, "NET-004", dt.date(2020, 1, 1), pv.Scenario(), config=eligibility.load_config())
+    none = planner.plan(demo_tables, "NET-004", dt.date(2020, 1, 1), planner.Scenario(),
+                        config=eligibility.load_config())
     text = report.summary_html(rv, none, generated_at=dt.datetime(2026, 1, 2), demo=False)
     assert "Projected kidney dose: no projection (no cycle recorded by the evaluation date)" in text
     assert "Demo data." not in text
