@@ -18,7 +18,7 @@ from pathlib import Path
 from prrt_core.clinical import eligibility
 from prrt_core.datasets import demo
 from prrt_core.store import Store, access
-from prrt_core.views import patient, planner, report
+from prrt_core.views import patient, planner
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TARGET_S = 0.5
@@ -82,7 +82,7 @@ def run(quick: bool) -> list[dict]:
     summary = []
     for _ in range(1 if quick else 3):
         start = time.perf_counter()
-        report.summary_html(review, result, generated_at=dt.datetime(2026, 1, 1), demo=True)
+        summary.summary_html(review, result, generated_at=dt.datetime(2026, 1, 1), demo=True)
         summary.append(time.perf_counter() - start)
     return [
         _row("patient review: first render, cold caches", [first_patient], "NET-004 via ?patient=", target=False),

@@ -9,9 +9,10 @@ import streamlit as st
 
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
+from prrt_core.reports import summary as board_summary
 from prrt_core.tables import Tables
 from prrt_core.views import format as fm
-from prrt_core.views import labs, patient, planner, report
+from prrt_core.views import labs, patient, planner
 from prrt_core.views.patient import LimitLevel
 from ui import database, navigation, patient_picker, planner_state
 
@@ -39,7 +40,7 @@ def _summary(review: patient.PatientReview, tables: Tables, as_of: dt.date | Non
     calls on the arguments bound when the button was drawn."""
     result = None if as_of is None else planner.plan(tables, review.header.patient_id, as_of, scenario,
                                                      config=eligibility.load_config())
-    return report.summary_html(review, result, generated_at=dt.datetime.now(), demo=demo)
+    return board_summary.summary_html(review, result, generated_at=dt.datetime.now(), demo=demo)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

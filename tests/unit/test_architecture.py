@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "datasets": {"store", "clinical", "dosimetry", "tables", "paths", "errors"},
     "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "errors"},
     "charts": {"views", "cohort", "clinical", "dosimetry", "dicom", "tables", "errors"},
+    "reports": {"views", "charts", "clinical", "projection", "dosimetry", "tables", "errors"},
     "cli": {"store", "importer", "datasets", "projection", "dosimetry", "dicom", "clinical", "views", "tables",
             "errors", "paths"},
 }

@@ -10,8 +10,9 @@ import pytest
 
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
+from prrt_core.reports import summary
 from prrt_core.views import format as fm
-from prrt_core.views import patient, planner, report
+from prrt_core.views import patient, planner
 
 HOSTILE = '<script>alert("x")</script> & CKD stage 2'
 
@@ -24,7 +25,7 @@ def built(demo_tables):
     rv = patient.review(tables, "NET-004")
     result = planner.plan(tables, "NET-004", dt.date(2025, 3, 17), planner.Scenario(n_cycles=3, activity_gbq=5.5),
                      config=eligibility.load_config())
-    text = report.summary_html(rv, result, generated_at=dt.datetime(2026, 1, 2, 9, 30), demo=True)
+    text = summary.summary_html(rv, result, generated_at=dt.datetime(2026, 1, 2, 9, 30), demo=True)
     return rv, result, text
 
 
@@ -73,9 +74,9 @@ def test_without_projection(built, demo_tables):
     rv, _, _ = built
     none = planner.plan(demo_tables, "NET-004", dt.date(2020, 1, 1), planner.Scenario(),
                         config=eligibility.load_config())
-    text = report.summary_html(rv, none, generated_at=dt.datetime(2026, 1, 2), demo=False)
+    text = summary.summary_html(rv, none, generated_at=dt.datetime(2026, 1, 2), demo=False)
     assert "Projected kidney dose: no projection (no cycle recorded by the evaluation date)" in text
     assert "Demo data." not in text
-    assert "No projection: the patient has no record yet" in report.summary_html(
+    assert "No projection: the patient has no record yet" in summary.summary_html(
         rv, None, generated_at=dt.datetime(2026, 1, 2), demo=False)
     assert text.count("<svg") == len(charts.patient_charts(rv))

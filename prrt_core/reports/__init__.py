@@ -1,0 +1,1 @@
+"""Printed documents built from views and charts: the tumour-board summary (``summary``)."""
