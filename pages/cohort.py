@@ -15,6 +15,7 @@ from prrt_core.charts import export as chart_export
 from prrt_core.clinical import response, survival
 from prrt_core.cohort import published, table1
 from prrt_core.datasets import demo
+from prrt_core.errors import InputError
 from ui import database, navigation
 
 navigation.ensure_navigation()
@@ -148,7 +149,7 @@ if tabs["Survival"].open:
         stratum = st.selectbox("Stratify by", list(cohort.Stratum), key="cohort_stratum")  # label: the value
         try:
             results = [_km(*key, cohort_filter, endpoint, stratum) for endpoint in cohort.Endpoint]
-        except ValueError as exc:  # contradictory records: name them, draw nothing
+        except InputError as exc:  # contradictory records: name them, draw nothing
             st.error(f"Survival cannot be computed: {exc}")
             results = []
         for km in results:
@@ -188,7 +189,7 @@ if tabs["Published vs this cohort"].open:
                     "figures computed on **the whole loaded cohort** (filters not applied).")
         try:
             comparison = _published(*key)
-        except ValueError as exc:  # contradictory records: name them
+        except InputError as exc:  # contradictory records: name them
             st.error(f"The comparison cannot be computed: {exc}")
             st.stop()
         st.metric("Figures agreeing within tolerance", "{} of {}".format(*published.agreement(comparison)))

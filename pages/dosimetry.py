@@ -5,12 +5,12 @@ import hashlib
 
 import streamlit as st
 
-from prrt_core import dicom
 from prrt_core.charts import dosimetry as dosimetry_charts
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
+from prrt_core.errors import InputError, PrrtError
 from prrt_core.importer import dosimetry_results
-from prrt_core.store import Store, StoreError
+from prrt_core.store import Store
 from prrt_core.views import dosimetry as dose_view
 from ui import database, identity, navigation
 
@@ -69,7 +69,7 @@ if st.button("Read and compute dosimetry", type="primary", disabled=not files):
     bar = st.progress(0.0, text="Reading files")
     try:
         result = study_dose.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **inputs)
-    except (dicom.DicomError, ValueError) as exc:
+    except InputError as exc:
         st.session_state.pop("dosimetry_result", None)
         st.error(f"Nothing was computed or stored. {exc}")
     else:
@@ -151,9 +151,9 @@ if identity.can_write():
     if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
         try:
             with Store(database.db_path()) as store:
-                done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number, actor=identity.current_actor(),
-                                           source=source)
-        except (StoreError, ValueError) as exc:
+                done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number,
+                                                       actor=identity.current_actor(), source=source)
+        except PrrtError as exc:  # refused input, or a write without an editor
             st.error(f"Nothing was stored. {exc}")
         else:
             st.success(f"Saved {len(done)} dosimetry rows to cycle {cycle_number} of patient {patient_id}.")

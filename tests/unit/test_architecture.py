@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from prrt_core import errors
 from tests.support import REPO
 
 CORE = REPO / "prrt_core"
@@ -115,3 +116,32 @@ def test_the_checker_catches_a_new_violation(layer, source, expected):
 def test_allowed_imports_pass_the_checker():
     source = "from prrt_core import dosimetry\nfrom prrt_core.errors import InputError\nimport numpy\nfrom . import model\n"
     assert violations(CORE / "projection" / "_layer_probe.py", source) == []
+
+
+def caught(path: Path) -> list[tuple[int, str]]:
+    """(line, class name) of every exception an ``except`` clause of ``path`` names ('' for a bare except)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ExceptHandler):
+            kinds = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            for kind in kinds:
+                name = "" if kind is None else kind.attr if isinstance(kind, ast.Attribute) else getattr(kind, "id", "?")
+                out.append((node.lineno, name))
+    return out
+
+
+def test_pages_catch_only_the_errors_of_prrt_core():
+    """A page shows a message for refused input (PrrtError and its subclasses) and nothing else: a
+    programming error is never turned into a user message (docs/architecture.md, "Errors")."""
+    ours = {name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, errors.PrrtError)}
+    found = [f"{path.relative_to(REPO)}:{line}: except {name or '(bare)'}"
+             for folder in ("pages", "ui") for path in sorted((REPO / folder).glob("*.py"))
+             for line, name in caught(path) if name not in ours]
+    assert not found, "\n".join(found)
+
+
+def test_the_except_check_sees_every_form(tmp_path):
+    probe = tmp_path / "page.py"
+    probe.write_text("try:\n    pass\nexcept (ValueError, importer.ImportRejected):\n    pass\n"
+                     "try:\n    pass\nexcept:\n    pass\n")
+    assert caught(probe) == [(3, "ValueError"), (3, "ImportRejected"), (7, "")]
