@@ -1,6 +1,6 @@
 """Who is working: sign-in with OpenID Connect when configured, roles, the sign-in gate.
 
-Streamlit-side only; roles and the write check live in ``prrt_core.access``.
+Streamlit-side only; roles and the write check live in ``prrt_core.store.access``.
 Without an ``[auth]`` table in ``.streamlit/secrets.toml`` the app is single-user.
 """
 
@@ -38,7 +38,7 @@ def current_actor() -> access.Actor | None:
 
     Without an [auth] table in secrets.toml the app is single-user: the local user is
     an editor. With it, the signed-in e-mail address maps to a role through
-    [prrt.roles] (``prrt_core.access.role_for``).
+    [prrt.roles] (``prrt_core.store.access.role_for``).
     """
     sign_in, roles = _sign_in_settings()
     if not sign_in:

@@ -249,7 +249,7 @@ def timeline_chart(timeline: pd.DataFrame, *, width: Width = "container", height
 
 
 def spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite dict of a chart built here, not validated again (tests/test_charts.py
+    """The Vega-Lite dict of a chart built here, not validated again (tests/unit/test_charts.py
     validates every chart function's output; validation triples the time on a page of charts)."""
     return chart.to_dict(validate=False)
 

@@ -25,7 +25,7 @@ from prrt_core import projection
 from prrt_core.clinical import response, survival
 from prrt_core.errors import ConfigError, InputError
 from prrt_core.paths import DATA_DIR
-from prrt_core.projection.settings import DEFAULT_SETTINGS, KidneyModelSettings
+from prrt_core.projection.settings import KidneyModelSettings
 from prrt_core.tables import Tables
 
 DEFAULT_CONFIG_PATH = DATA_DIR / "eligibility.toml"
@@ -204,7 +204,7 @@ def _lab_item(name: str, label: str, column: str, unit: str, rule: Rule, labs: p
 
 
 def assess(tables: Tables, patient_id: str, *, as_of: dt.date, n_cycles: int,
-           activity_gbq: float, config: Config, settings: KidneyModelSettings = DEFAULT_SETTINGS
+           activity_gbq: float, config: Config, settings: KidneyModelSettings
            ) -> tuple[Checklist, pd.Series | None]:
     """Checklist and kidney projection for one patient as known on ``as_of``.
 

@@ -69,7 +69,6 @@ MIN_CONFIRMATION_WEEKS = 4.0
 # 12.2 - 7.2 = 4.999999999999999).
 _TOL_MM = 1e-6
 
-_SCORE = {Response.CR.value: 4, Response.PR.value: 3, Response.SD.value: 2, Response.PD.value: 1}
 _FROM_SCORE = np.array([Response.NE.value, Response.PD.value, Response.SD.value,
                         Response.PR.value, Response.CR.value], dtype=object)
 

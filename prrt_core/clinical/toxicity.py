@@ -44,7 +44,7 @@ __all__ = [
     "HAEMATOLOGICAL", "LOW_CUTOFFS", "RENAL", "TEST_GROUP", "TEST_UNIT", "LabTest", "LowCutoffs", "ReferenceLimits",
     "ctcae_grade", "reference_limits",
     # the cohort's lab table
-    "GRADE_LABELS", "LAB_COLUMN_TESTS", "TEST_LAB_COLUMN", "TOXICITY_PHASES", "TREATMENT_PHASES", "ToxicityPhase",
+    "GRADE_LABELS", "LAB_COLUMN_TESTS", "TREATMENT_PHASES", "ToxicityPhase",
     "grade_counts", "grade_labs", "high_grade_events", "phase_patients", "worst_grades",
 ]
 
@@ -59,7 +59,6 @@ class ToxicityPhase(StrEnum):
     AFTER_SALVAGE = "after_salvage"    # on/after salvage start
 
 
-TOXICITY_PHASES = tuple(ToxicityPhase)
 TREATMENT_PHASES = (ToxicityPhase.BEFORE_SALVAGE, ToxicityPhase.AFTER_SALVAGE)
 
 # Store lab columns (units in the name) and the test each one is graded as.
@@ -72,7 +71,6 @@ LAB_COLUMN_TESTS = {
     "creatinine_mg_dl": LabTest.CREATININE,
     "egfr_ml_min_173m2": LabTest.EGFR,
 }
-TEST_LAB_COLUMN = {test: column for column, test in LAB_COLUMN_TESTS.items()}
 
 
 def _creatinine_baseline(labs: pd.DataFrame, starts: pd.Series, *, inclusive: bool) -> pd.Series:

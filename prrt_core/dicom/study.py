@@ -31,7 +31,7 @@ from prrt_core.dicom.identity import check_one_patient
 from prrt_core.dicom.injection import Injection, resolve_injection
 from prrt_core.dicom.rtdose import DoseMap, read_rtdose
 from prrt_core.dicom.spect import SpectTimePoint, nm_time_point, pet_time_point
-from prrt_core.dicom.tags import image_type, require_tag
+from prrt_core.dicom.tags import image_type, require_tag, unreadable_values_refused
 from prrt_core.dicom.voi import Voi, VoiSource, voi_mask
 from prrt_core.dicom.voi_sources import nifti_sources, rtstruct_sources, seg_sources
 from prrt_core.errors import DicomError
@@ -118,7 +118,8 @@ def read_study(inputs: Source | Sequence[Source], *, voi_inputs: Source | Sequen
     conversion = {"calibration_cps_per_mbq": calibration_cps_per_mbq, "acquisition_duration_s": acquisition_duration_s}
     contents = _read_files(files, conversion, report)
     report(0.6, "Checking series")
-    points = _time_points(contents, conversion)
+    with unreadable_values_refused("PET series"):
+        points = _time_points(contents, conversion)
     if not points and not contents.dose_maps:
         raise DicomError("input", None, f"no quantitative SPECT (NM RECON TOMO), PET or RTDOSE among the {len(files)} "
                          "files read" + (f"; ignored: {'; '.join(contents.ignored[:3])}" if contents.ignored else ""))
@@ -164,7 +165,8 @@ def _read_files(files: list[tuple[str, bytes]], conversion: dict, report: Progre
             continue
         ds = read_dataset(name, data)
         identity.append((name, ds))
-        _add_dataset(contents, name, ds, conversion)
+        with unreadable_values_refused(name):
+            _add_dataset(contents, name, ds, conversion)
     check_one_patient(identity)
     return contents
 

@@ -4,7 +4,9 @@ Dates and times are the wall-clock values written in the files (time-zone offset
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -67,3 +69,15 @@ def image_type(ds: Dataset) -> list[str]:
     """The values of Image Type (0008,0008), upper case; empty when absent."""
     value = ds.get("ImageType") or []
     return [str(v).upper() for v in (value if not isinstance(value, str) else value.split("\\"))]
+
+
+@contextlib.contextmanager
+def unreadable_values_refused(name: str) -> Iterator[None]:
+    """Turn pydicom's ValueError/TypeError on a malformed value (e.g. a DS of 'abc') into a
+    DicomError naming the file, so hostile or broken files are refused, never a traceback."""
+    try:
+        yield
+    except DicomError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise DicomError(name, None, f"a value could not be read ({type(exc).__name__}: {exc})") from exc

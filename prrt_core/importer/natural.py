@@ -28,7 +28,7 @@ from prrt_core.tables import Tables
 
 def store_frames(store: Store) -> dict[str, pd.DataFrame]:
     """:func:`natural_frames` of the store; inside a write, of that transaction's snapshot."""
-    if store.conn.in_transaction:  # inside a write: same snapshot, no new BEGIN
+    if store.in_transaction:  # inside a write: same snapshot, no new BEGIN
         return natural_frames(Tables(**{t: store.read(t) for t in schema.CLINICAL_TABLES}))
     return natural_frames(store.read_all())
 

@@ -142,26 +142,19 @@ def apply_plan(store: Store, plan: Plan, *, actor: Actor, action: str) -> None:
         for pk, changes in plan.updates.get(name, ()):
             if name == "dosimetry" and {"patient_id", "cycle_number"} & set(changes):
                 changes = dict(changes)
-                row = store.conn.execute("SELECT c.patient_id, c.cycle_number FROM dosimetry d JOIN cycles c "
-                                         "USING (cycle_id) WHERE d.dosimetry_id = ?", (pk,)).fetchone()
-                pid, number = changes.pop("patient_id", row[0]), changes.pop("cycle_number", row[1])
-                changes["cycle_id"] = _cycle_ids(store).get((pid, int(number)))
+                patient_id, cycle_number = store.cycle_key_of_dosimetry(pk)
+                pid, number = changes.pop("patient_id", patient_id), changes.pop("cycle_number", cycle_number)
+                changes["cycle_id"] = store.cycle_ids().get((pid, int(number)))
             if changes:
                 store.update(name, pk, changes, actor=actor)
         rows = plan.inserts.get(name)
         if rows is not None and len(rows):
             if name == "dosimetry":
-                ids = _cycle_ids(store)
+                ids = store.cycle_ids()
                 rows = rows.assign(cycle_id=[ids[(p, int(c))] for p, c in
                                              zip(rows["patient_id"], rows["cycle_number"])])
                 rows = rows.drop(columns=["patient_id", "cycle_number"])
             store.insert({name: rows}, actor=actor, action=action, audit_rows=True)
-
-
-def _cycle_ids(store: Store) -> dict[tuple[str, int], int]:
-    """cycle_id by (patient_id, cycle_number)."""
-    return {(p, n): i for i, p, n in store.conn.execute(
-        "SELECT cycle_id, patient_id, cycle_number FROM cycles")}
 
 
 def check_import(store: Store, parsed: Parsed) -> Plan:

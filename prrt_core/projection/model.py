@@ -1,6 +1,6 @@
 """Projected cumulative kidney dose and BED for further 177Lu-DOTATATE cycles, with uncertainty.
 
-Statistical model (one-way random effects on the log scale, DESIGN.md section 5):
+Statistical model (one-way random effects on the log scale; README, "Kidney dosimetry and projection"):
     y_ij = ln(kidney Gy/GBq of cycle j of patient i) = mu + b_i + e_ij,
     b_i ~ N(0, tau^2) between patients, e_ij ~ N(0, sigma^2) cycle to cycle.
 mu, tau^2, sigma^2 come from every measured cycle in the history (ANOVA / Henderson

@@ -89,7 +89,7 @@ def _chunks(n_rows: int, per_row: int) -> list[slice]:
 
 
 def _run_chunks(fn, slices: list[slice]) -> list[dict]:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpucount() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(len(slices), cores)
     if workers <= 1:
         return [fn(sl) for sl in slices]

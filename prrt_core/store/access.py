@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from prrt_core.errors import AccessDenied, InputError
+from prrt_core.errors import AccessDenied, ConfigError
 
 
 class Role(StrEnum):
@@ -49,11 +49,6 @@ class Actor:
         return self.role is Role.EDITOR
 
 
-SYSTEM = Actor("system", Role.EDITOR, "system")
-
-
-
-
 def require_editor(actor: Actor | None) -> Actor:
     """Return ``actor`` if it may write; raise :class:`AccessDenied` otherwise."""
     if actor is None:
@@ -69,11 +64,11 @@ def _addresses(values: Any, where: str) -> set[str]:
     if values is None:
         return set()
     if isinstance(values, str) or not isinstance(values, Iterable):
-        raise InputError(f"{where} must be a list of e-mail addresses, got {values!r}")
+        raise ConfigError(f"{where} must be a list of e-mail addresses, got {values!r}")
     out = set()
     for value in values:
         if not isinstance(value, str) or "@" not in value:
-            raise InputError(f"{where}: {value!r} is not an e-mail address")
+            raise ConfigError(f"{where}: {value!r} is not an e-mail address")
         out.add(value.strip().casefold())
     return out
 
@@ -83,10 +78,10 @@ def role_for(email: str | None, roles: Mapping[str, Any] | None) -> Role | None:
     roles = roles or {}
     unknown = sorted(set(roles) - {"editors", "viewers", "default"})
     if unknown:
-        raise InputError(f"[prrt.roles]: unknown key {unknown[0]!r} (use editors, viewers, default)")
+        raise ConfigError(f"[prrt.roles]: unknown key {unknown[0]!r} (use editors, viewers, default)")
     default = str(roles.get("default", "none")).strip().casefold()
     if default not in ("none", Role.VIEWER.value):
-        raise InputError(f"[prrt.roles] default = {default!r}: use 'none' or 'viewer' "
+        raise ConfigError(f"[prrt.roles] default = {default!r}: use 'none' or 'viewer' "
                          "(editors are always listed by address)")
     if not email:
         return None

@@ -151,6 +151,23 @@ class Store:
         finally:
             self.conn.execute("COMMIT")
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a write transaction of this store is open (reads then see its snapshot)."""
+        return self.conn.in_transaction
+
+    def cycle_ids(self) -> dict[tuple[str, int], int]:
+        """cycle_id by (patient_id, cycle_number), for rows that name a cycle by its natural key."""
+        return {(p, n): i for i, p, n in self.conn.execute("SELECT cycle_id, patient_id, cycle_number FROM cycles")}
+
+    def cycle_key_of_dosimetry(self, dosimetry_id: int) -> tuple[str, int]:
+        """(patient_id, cycle_number) of the cycle a dosimetry row belongs to."""
+        row = self.conn.execute("SELECT c.patient_id, c.cycle_number FROM dosimetry d JOIN cycles c "
+                                "USING (cycle_id) WHERE d.dosimetry_id = ?", (dosimetry_id,)).fetchone()
+        if row is None:
+            raise StoreError("dosimetry", "dosimetry_id", dosimetry_id, "no such row")
+        return row[0], int(row[1])
+
     # ---- writes ---------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, actor: Actor) -> Iterator[Store]:

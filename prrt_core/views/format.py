@@ -1,6 +1,6 @@
 """What the pages and the printed summary show as text: numbers, facts, display tables and status tones.
 
-The same strings on every page and in the summary (``report``). Facts are dataclasses of
+The same strings on every page and in the summary (``reports.summary``). Facts are dataclasses of
 text whose field names carry the units; ``label(field)`` is the header shown with a field
 and ``rows()`` the (label, text) pairs in display order. ``TONE`` is the one mapping from a
 status (kidney limit, checklist item, verdict) to a tone; each page and the report map a
@@ -17,7 +17,6 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from prrt_core import projection
 from prrt_core.clinical.eligibility import Status, Verdict
 from prrt_core.views.outcome import EndpointStatus, PatientStatus
 from prrt_core.views.patient import LimitLevel, LimitStatus, PatientHeader
@@ -112,9 +111,10 @@ def header_facts(head: PatientHeader) -> HeaderFacts:
         cumulative_kidney_dose_gy=limit_text(head.kidney_dose), cumulative_kidney_bed_gy=limit_text(head.kidney_bed))
 
 
-def max_safe_cycles_text(row: pd.Series) -> str:
-    """Largest safe number of further cycles; '>= cap' when the search reached its cap."""
-    cap = max(projection.MAX_SAFE_CYCLES_CAP, int(row["n_cycles"]))
+def max_safe_cycles_text(row: pd.Series, cycles_cap: int) -> str:
+    """Largest safe number of further cycles; '>= cap' when the search reached its cap
+    (``KidneyModelSettings.cycles_cap``, or the scenario's cycles when more)."""
+    cap = max(cycles_cap, int(row["n_cycles"]))
     n = int(row["max_safe_cycles"])
     return f">= {cap}" if n >= cap else str(n)
 
@@ -168,7 +168,7 @@ def projection_facts(result: PlannerResult) -> ProjectionFacts | None:
         dose_interval_90_gy=f"{row['dose_p05_gy']:.1f}–{row['dose_p95_gy']:.1f}",
         p_exceed_dose_pct=f"{100 * row['p_exceed_dose']:.1f} %", bed_median_gy=fmt(row["bed_p50_gy"], 1),
         bed_interval_90_gy=f"{row['bed_p05_gy']:.1f}–{row['bed_p95_gy']:.1f}",
-        p_exceed_bed_pct=f"{100 * row['p_exceed_bed']:.1f} %", max_safe_cycles=max_safe_cycles_text(row),
+        p_exceed_bed_pct=f"{100 * row['p_exceed_bed']:.1f} %", max_safe_cycles=max_safe_cycles_text(row, s.settings.cycles_cap),
         max_safe_activity_gbq=fmt(row["max_safe_activity_gbq"], 1), point_dose_gy=fmt(row["point_dose_gy"], 1),
         point_bed_gy=fmt(row["point_bed_gy"], 1), dose_limit_gy=float(row["dose_limit_gy"]),
         bed_limit_gy=float(row["bed_limit_gy"]), n_cycles=s.n_cycles, activity_gbq=s.activity_gbq)

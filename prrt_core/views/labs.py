@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core.clinical import toxicity
+from prrt_core.clinical.dates import DAYS_PER_YEAR
 from prrt_core.tables import Tables
 
 # The grade bands drawn here must be exactly the cut-offs toxicity.ctcae_grade applies
@@ -150,6 +151,6 @@ def mag3_trend(mag3: pd.DataFrame) -> Trend:
     if n == 0:
         return Trend(0, None, None, math.nan, math.nan, math.nan)
     dates, values = mag3["lab_date"], mag3["mag3_ter_ml_min_173m2"].to_numpy(dtype=float)
-    years = ((dates - dates.iloc[0]).dt.days / 365.25).to_numpy(dtype=float)
+    years = ((dates - dates.iloc[0]).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float)
     slope = float(np.polyfit(years, values, 1)[0]) if np.ptp(years) > 0 else math.nan
     return Trend(n, dates.iloc[0].date(), dates.iloc[-1].date(), slope, float(values[0]), float(values[-1]))

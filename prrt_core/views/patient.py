@@ -1,7 +1,7 @@
 """One patient for the tumour board: dates, cycles, header, imaging, timeline, status and the whole review.
 
 Pure functions of the store's tables (``Store.read_all()``); no streamlit. The patient
-review page, the salvage planner and the HTML summary (``report``) show what these return.
+review page, the salvage planner and the HTML summary (``reports.summary``) show what these return.
 
 Conventions (sources next to the constants):
 - per-cycle kidney BED by ``dosimetry.bed`` with the cycle's measured T_eff, else the

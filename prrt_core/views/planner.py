@@ -17,6 +17,7 @@ import pandas as pd
 
 from prrt_core import projection
 from prrt_core.clinical import eligibility
+from prrt_core.errors import InputError
 from prrt_core.projection import DEFAULT_SETTINGS, KidneyModelSettings
 from prrt_core.tables import Tables
 from prrt_core.views.patient import cycle_table
@@ -119,7 +120,7 @@ SCENARIO_COLUMNS = {
 
 def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
                       scenarios: Sequence[tuple[int, float]],
-                      settings: KidneyModelSettings = DEFAULT_SETTINGS) -> pd.DataFrame:
+                      settings: KidneyModelSettings) -> pd.DataFrame:
     """Up to MAX_SCENARIOS (further cycles, GBq per cycle) side by side, from what was known on ``as_of``.
 
     One ``projection.project`` call per scenario with ``settings`` (tolerance, limits, model,
@@ -127,10 +128,10 @@ def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
     a patient without cycles by ``as_of``. Columns: SCENARIO_COLUMNS keys (percentages in %).
     """
     if not 1 <= len(scenarios) <= MAX_SCENARIOS:
-        raise ValueError(f"between 1 and {MAX_SCENARIOS} scenarios are compared, got {len(scenarios)}")
+        raise InputError(f"between 1 and {MAX_SCENARIOS} scenarios are compared, got {len(scenarios)}")
     hist, patients = projection.inputs_from_tables(tables.as_of(as_of))
     if not (hist["patient_id"] == patient_id).any():
-        raise ValueError(f"{patient_id}: no cycle recorded by {as_of.isoformat()}")
+        raise InputError(f"{patient_id}: no cycle recorded by {as_of.isoformat()}")
     rows = []
     for n_cycles, activity_gbq in scenarios:
         scenario = Scenario(int(n_cycles), float(activity_gbq), settings)

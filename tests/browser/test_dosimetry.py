@@ -1,7 +1,7 @@
 """Dosimetry page in a real browser: upload the phantom's extension-less DICOM files, see the kidney dose.
 
 The phantom's left kidney receives 0.60 MBq/mL x 45 h / ln2 x 0.085335 Gy g/(MBq h) / 1.04 g/mL
-= 3.20 Gy (prrt_core.testing.phantom; derivation in tests/test_voxel.py).
+= 3.20 Gy (prrt_core.testing.phantom; derivation in tests/unit/test_voxel.py).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Dosimetry page through AppTest: upload the phantom, see the kidney and tumour dose, save to a cycle.
 
-Expected doses are the phantom's analytic values (prrt_core.testing.phantom; see tests/test_voxel.py):
+Expected doses are the phantom's analytic values (prrt_core.testing.phantom; see tests/unit/test_voxel.py):
 left kidney 3.20 Gy, right 4.88 Gy, both 4.04 Gy, lesion 23.68 Gy at 1.04 g/mL.
 """
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_decision_point_eligible_then_scenario_change(demo_db, demo_tables, app_
     as_of = dt.date(2025, 3, 17)  # NET-004's first salvage cycle is on 2025-03-18
     assert at.date_input[0].value == as_of
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2, activity_gbq=7.4,
-                                        config=CONFIG)
+                                        config=CONFIG, settings=KidneyModelSettings())
     assert checklist.verdict == "eligible"
     assert at.success[0].value.startswith("**Verdict on 2025-03-17: eligible**")
     assert metrics(at) == expected_metrics(row, 7.4)
@@ -65,7 +65,7 @@ def test_decision_point_eligible_then_scenario_change(demo_db, demo_tables, app_
     at.number_input(key="pl_activity").set_value(10.0).run()
     assert not at.exception
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=4, activity_gbq=10.0,
-                                        config=CONFIG)
+                                        config=CONFIG, settings=KidneyModelSettings())
     assert checklist.verdict == "not eligible"  # 4 x 10 GBq crosses 23 Gy with P = 99.8 %
     assert at.error[0].value.startswith("**Verdict on 2025-03-17: not eligible**")
     assert metrics(at) == expected_metrics(row, 10.0)
@@ -77,7 +77,7 @@ def test_not_eligible_patient_and_scenario_table(demo_db, demo_tables, app_env):
     click(at, "Day before first salvage cycle")
     as_of = dt.date(2021, 10, 17)
     checklist, row = eligibility.assess(demo_tables, "NET-005", as_of=as_of, n_cycles=2, activity_gbq=7.4,
-                                        config=CONFIG)
+                                        config=CONFIG, settings=KidneyModelSettings())
     assert checklist.verdict == "not eligible"
     verdict = at.error[0].value
     assert "not eligible" in verdict and "exceeds 23 Gy with probability" in verdict

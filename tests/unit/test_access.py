@@ -9,7 +9,7 @@ import pytest
 
 from prrt_core import importer
 from prrt_core.store import Store, backup, schema
-from prrt_core.store.access import SYSTEM, AccessDenied, Actor, Role, audit_log, require_editor, role_for
+from prrt_core.store.access import AccessDenied, Actor, Role, audit_log, require_editor, role_for
 from tests.support import editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
@@ -20,7 +20,7 @@ ROLES = {"editors": ["E@Clinic.example"], "viewers": ["v@clinic.example", "e@cli
 
 def test_require_editor():
     assert require_editor(EDITOR) is EDITOR
-    assert SYSTEM.role is Role.EDITOR and SYSTEM.can_write and not VIEWER.can_write
+    assert EDITOR.role is Role.EDITOR and EDITOR.can_write and not VIEWER.can_write
     with pytest.raises(AccessDenied, match="Dr Viewer <v@clinic.example> is a viewer: only an editor"):
         require_editor(VIEWER)
     with pytest.raises(AccessDenied, match="nobody is signed in"):

@@ -33,8 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "errors"},
     "charts": {"views", "cohort", "clinical", "dosimetry", "dicom", "tables", "errors"},
     "reports": {"views", "charts", "clinical", "projection", "dosimetry", "tables", "errors"},
-    "cli": {"store", "importer", "datasets", "projection", "dosimetry", "dicom", "clinical", "views", "tables",
-            "errors", "paths"},
+    "cli": {"store", "importer", "datasets", "projection", "dosimetry", "dicom", "clinical", "cohort", "views",
+            "testing", "tables", "errors", "paths"},
 }
 # The package's front door re-exports the public API (docs/architecture.md, "Public API").
 FRONT_DOOR = {"__init__": {"dosimetry", "projection", "clinical"}, "__main__": {"cli"}}
@@ -145,3 +145,30 @@ def test_the_except_check_sees_every_form(tmp_path):
     probe.write_text("try:\n    pass\nexcept (ValueError, importer.ImportRejected):\n    pass\n"
                      "try:\n    pass\nexcept:\n    pass\n")
     assert caught(probe) == [(3, "ValueError"), (3, "ImportRejected"), (7, "")]
+
+
+MODULE_MAX_LINES = 400  # one idea per module (docs/architecture.md)
+PAGE_MAX_LINES = 200  # a page is widgets -> one prrt_core call -> render
+
+
+def test_modules_and_pages_stay_small():
+    too_long = [f"{path.relative_to(REPO)}: {n} lines (at most {limit})"
+                for paths, limit in ((core_files() + sorted((REPO / "ui").glob("*.py")), MODULE_MAX_LINES),
+                                     (sorted((REPO / "pages").glob("*.py")), PAGE_MAX_LINES))
+                for path in paths if (n := len(path.read_text().splitlines())) > limit]
+    assert not too_long, "\n".join(too_long)
+
+
+def executes_sql(path: Path) -> list[int]:
+    """Lines of ``path`` that call .execute / .executemany / .executescript (a statement sent to a database)."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "executescript")]
+
+
+def test_only_the_store_speaks_sql():
+    """SQL lives in prrt_core/store (the one place per engine): nothing else executes a statement."""
+    outside = [p for p in core_files() if layer_of(p) != "store"]
+    outside += sorted((REPO / "ui").glob("*.py")) + sorted((REPO / "pages").glob("*.py")) + [REPO / "app.py"]
+    found = [f"{path.relative_to(REPO)}:{line}" for path in outside for line in executes_sql(path)]
+    assert not found, "\n".join(found)
+    assert executes_sql(CORE / "store" / "database.py"), "the check must see the store's own statements"

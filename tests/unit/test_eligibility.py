@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from prrt_core.clinical import eligibility
+from prrt_core.projection import KidneyModelSettings
 from prrt_core.tables import Tables
 
 AS_OF = dt.date(2024, 6, 1)
@@ -57,7 +58,7 @@ def make_tables(*, lab=None, lab_date="2024-05-25", pet_score=3, pet_date="2024-
 
 
 def run(tables=None, **kwargs):
-    options = dict(as_of=AS_OF, n_cycles=2, activity_gbq=7.4, config=CONFIG) | kwargs
+    options = dict(as_of=AS_OF, n_cycles=2, activity_gbq=7.4, config=CONFIG, settings=KidneyModelSettings()) | kwargs
     return eligibility.assess(tables or make_tables(), "P1", **options)
 
 
@@ -191,6 +192,6 @@ def test_demo_patient_at_salvage_decision(demo_tables):
     start = cycles[(cycles["patient_id"] == "NET-004") & (cycles["phase"] == "salvage")]["cycle_date"].min()
     as_of = (start - pd.Timedelta(days=1)).date()
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2,
-                                        activity_gbq=7.4, config=CONFIG)
+                                        activity_gbq=7.4, config=CONFIG, settings=KidneyModelSettings())
     assert row["n_past_cycles"] == 4  # only the initial cycles were known then
     assert (checklist.items["status"] != "unknown").all()

@@ -28,7 +28,7 @@ def test_dose_now_equals_hand_sum_and_bed_uses_measured_t_eff(demo_tables):
     own = history[history["patient_id"] == pid]
     row = projection.project(history, 2, 7.4, patients=patients, patient_ids=[pid]).iloc[0]
     assert row["dose_now_gy"] == pytest.approx(own["kidney_dose_gy"].sum(), abs=1e-9)
-    # BED now, by DESIGN.md §5: measured T_eff per cycle, the patient's mean where missing.
+    # BED now (README, "Kidney dosimetry and projection"): measured T_eff per cycle, the patient's mean where missing.
     t_eff = own["kidney_t_eff_h"].fillna(own["kidney_t_eff_h"].mean()).to_numpy()
     expected = np.sum(own["kidney_dose_gy"] * (1 + own["kidney_dose_gy"] / 2.6 * 2.8 / (2.8 + t_eff)))
     assert row["bed_now_gy"] == pytest.approx(expected, rel=1e-9)

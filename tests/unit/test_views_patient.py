@@ -1,7 +1,7 @@
 """One patient's review for the tumour board: cycles, header, timeline, imaging, status and dates.
 
 Expected values are derived independently from the store's tables (hand sums, the BED
-formula of DESIGN.md §5) or from the prrt_core functions the view promises to agree with.
+formula in the README, "Kidney dosimetry and projection") or from the prrt_core functions the view promises to agree with.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_cycle_table_sums_and_bed_by_hand(demo_tables):
     assert len(cycles) == 5 and list(cycles["phase"]) == ["initial"] * 4 + ["salvage"]
     assert cycles["cumulative_kidney_dose_gy"].iat[-1] == pytest.approx(own["dose_gy"].sum(), abs=1e-12)
     assert cycles["cumulative_activity_gbq"].iat[-1] == pytest.approx(own["activity_gbq"].sum(), abs=1e-12)
-    # BED per cycle, DESIGN.md §5: D (1 + D/(a/b) T_rep/(T_rep + T_eff)), a/b 2.6 Gy, T_rep 2.8 h.
+    # BED per cycle (README, "Kidney dosimetry and projection"): D (1 + D/(a/b) T_rep/(T_rep + T_eff)), a/b 2.6 Gy, T_rep 2.8 h.
     d, t = own["dose_gy"].to_numpy(), own["t_eff_h"].to_numpy()
     assert np.all(np.isfinite(t))  # every NET-004 cycle has a measured T_eff
     np.testing.assert_allclose(cycles["kidney_bed_gy"], d * (1 + d / 2.6 * 2.8 / (2.8 + t)), rtol=1e-12)

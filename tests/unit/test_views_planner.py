@@ -25,7 +25,7 @@ def test_plan_uses_what_was_known_and_agrees_with_assess_and_project_path(demo_t
     scenario = planner.Scenario(n_cycles=2, activity_gbq=7.4, settings=KidneyModelSettings(tolerance=0.05))
     result = planner.plan(demo_tables, "NET-004", as_of, scenario, config=CONFIG)
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2, activity_gbq=7.4,
-                                        config=CONFIG)
+                                        config=CONFIG, settings=KidneyModelSettings())
     assert result.checklist.verdict == checklist.verdict == "eligible"
     pd.testing.assert_series_equal(result.projection, row)
     assert len(result.history) == 4  # the salvage cycle lies after the evaluation date
