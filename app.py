@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import database, identity, navigation
+from ui import database, identity, navigation, network
+from ui.text import md
 
 st.set_page_config(page_title="Salvage PRRT Board", page_icon=":material/radiology:",
                    layout="wide")
@@ -10,10 +11,12 @@ st.set_page_config(page_title="Salvage PRRT Board", page_icon=":material/radiolo
 chosen = st.navigation([st.Page(path, title=title, icon=icon, default=(i == 0))
                         for i, (path, title, icon) in enumerate(navigation.PAGES)])
 actor = identity.current_actor()
-path = database.prepare_store(database.db_path())
+network.gate(actor)  # single-user mode serves this computer only (docs/deploy.md)
 with st.sidebar:
-    st.caption(f"Database: `{path}`")
     identity.identity_sidebar(actor)
-identity.require_sign_in(actor)  # no page, and no patient data, without a role
+identity.require_sign_in(actor)  # no page, no patient data and no database opened without a role
+path = database.prepare_store(database.db_path())
+if actor.can_write:  # where the record lives: editors only
+    st.sidebar.caption(f"Database: {md(path)}")
 with navigation.through_app():
     chosen.run()

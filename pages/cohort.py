@@ -16,7 +16,7 @@ from prrt_core.clinical import response, survival
 from prrt_core.cohort import published, table1
 from prrt_core.datasets import demo
 from prrt_core.errors import InputError
-from ui import database, navigation
+from ui import database, navigation, text
 
 navigation.ensure_navigation()
 
@@ -104,7 +104,7 @@ with st.sidebar:
 ids = cohort.select_patients(attributes, cohort_filter)
 selected = cohort.restrict_frame(attributes, ids)
 st.sidebar.metric("Patients selected", len(ids), help=f"of {len(attributes)} in the database")
-st.caption(f"**n = {len(ids)}** of {len(attributes)} patients · filter: {cohort_filter.describe()}")
+st.caption(f"**n = {len(ids)}** of {len(attributes)} patients · filter: {text.md(cohort_filter.describe())}")
 
 tabs = dict(zip(SECTIONS, st.tabs(SECTIONS, key="cohort_section", on_change="rerun", bind="query-params")))
 
@@ -150,7 +150,7 @@ if tabs["Survival"].open:
         try:
             results = [_km(*key, cohort_filter, endpoint, stratum) for endpoint in cohort.Endpoint]
         except InputError as exc:  # contradictory records: name them, draw nothing
-            st.error(f"Survival cannot be computed: {exc}")
+            st.error(f"Survival cannot be computed: {text.md(exc)}")
             results = []
         for km in results:
             if km.n_patients == 0:
@@ -190,7 +190,7 @@ if tabs["Published vs this cohort"].open:
         try:
             comparison = _published(*key)
         except InputError as exc:  # contradictory records: name them
-            st.error(f"The comparison cannot be computed: {exc}")
+            st.error(f"The comparison cannot be computed: {text.md(exc)}")
             st.stop()
         st.metric("Figures agreeing within tolerance", "{} of {}".format(*published.agreement(comparison)))
         st.table(comparison, hide_index=True)

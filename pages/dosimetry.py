@@ -12,7 +12,8 @@ from prrt_core.errors import InputError, PrrtError
 from prrt_core.importer import dosimetry_results
 from prrt_core.store import Store
 from prrt_core.views import dosimetry as dose_view
-from ui import database, identity, navigation
+from ui import database, identity, navigation, network
+from ui.text import md
 
 navigation.ensure_navigation()
 
@@ -25,20 +26,34 @@ st.caption("Quantitative SPECT/CT at two or more time points (NM RECON TOMO in B
 
 SOURCE_LABELS = {"voxel": "Voxel mean (local deposition)", "organ": "Organ level (VOI TAC, S-value)",
                  "rtdose": "RTDOSE mean (other software)"}
+UPLOADER = "dosimetry_upload"  # its widget key until the first release (ui/network.py)
 
 
 def _take_upload() -> None:
-    files = [(f.name, f.getvalue()) for f in st.session_state.get("dosimetry_upload") or []]
+    """Add the uploaded files to those taken before (same name: replaced), then release the uploads:
+    Streamlit's copy is dropped and the uploader comes back empty for more files."""
+    uploads = st.session_state.get(network.uploader_key(UPLOADER)) or []
+    taken = dict(st.session_state.get("dosimetry_files") or []) | {f.name: f.getvalue() for f in uploads}
     digest = hashlib.sha256()
-    for name, content in files:
+    for name, content in taken.items():
         digest.update(name.encode() + len(content).to_bytes(8, "little") + hashlib.sha256(content).digest())
-    st.session_state["dosimetry_files"] = files
+    st.session_state["dosimetry_files"] = list(taken.items())
     st.session_state["dosimetry_digest"] = digest.hexdigest()
+    network.release(UPLOADER, uploads)
+
+
+def _remove_files() -> None:
+    for key in ("dosimetry_files", "dosimetry_digest", "dosimetry_result"):
+        st.session_state.pop(key, None)
 
 
 st.file_uploader("DICOM files, NIfTI label maps or a zip", accept_multiple_files=True,
-                 key="dosimetry_upload", on_change=_take_upload)
+                 key=network.uploader_key(UPLOADER), on_change=_take_upload)
 files = st.session_state.get("dosimetry_files") or []
+if files:
+    names = [name for name, _ in files]
+    st.caption(f"{len(files)} file(s) loaded, {sum(len(c) for _, c in files) / 1e6:.1f} MB: "
+               + md(", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")))
 
 with st.expander("Values not in the files (leave empty to use the files' values)"):
     c1, c2, c3 = st.columns(3)
@@ -65,13 +80,16 @@ inputs = dict(activity_mbq=activity_mbq, injection_time=injection_time, calibrat
               acquisition_duration_s=duration_s, density_g_per_ml=density)
 signature = (st.session_state.get("dosimetry_digest"), repr(sorted(inputs.items())))
 
-if st.button("Read and compute dosimetry", type="primary", disabled=not files):
+with st.container(horizontal=True):
+    run = st.button("Read and compute dosimetry", type="primary", disabled=not files)
+    st.button("Remove the loaded files", disabled=not files, on_click=_remove_files, key="dosimetry_remove")
+if run:
     bar = st.progress(0.0, text="Reading files")
     try:
         result = study_dose.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **inputs)
     except InputError as exc:
         st.session_state.pop("dosimetry_result", None)
-        st.error(f"Nothing was computed or stored. {exc}")
+        st.error(f"Nothing was computed or stored. {md(exc)}")  # names the file
     else:
         st.session_state["dosimetry_result"] = (signature, result)
     bar.empty()
@@ -91,21 +109,21 @@ st.subheader("What was read")
 cols = st.columns(4)
 if study.injection is not None:
     cols[0].metric("Injected activity (MBq)", f"{study.injection.activity_mbq:.0f}",
-                   help=f"Source: {study.injection.activity_source}")
+                   help=f"Source: {md(study.injection.activity_source)}")
     cols[1].metric("SPECT time points", len(study.time_points),
-                   help=f"Injection time from {study.injection.time_source}")
+                   help=f"Injection time from {md(study.injection.time_source)}")
 cols[2].metric("VOIs", len(study.vois))
 cols[3].metric("RTDOSE maps", len(study.dose_maps))
 st.dataframe(study.summary(), hide_index=True, width="stretch")
 for note in study.notes:
-    st.caption(note)
+    st.caption(md(note))
 
 st.subheader("Kidney and tumour dose")
 sources = result.dose_sources
 source = st.radio("Dose shown and saved", sources, format_func=SOURCE_LABELS.get, horizontal=True)
 metrics = dose_view.headline_doses(result, source)
 for col, (label, value, help_text) in zip(st.columns(max(len(metrics), 1)), metrics):
-    col.metric(label, f"{value:.2f}", help=help_text)
+    col.metric(md(label), f"{value:.2f}", help=md(help_text))  # VOI names come from the files
 st.dataframe(dose_view.organ_table(result), hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.3g") for c in dose_view.organ_table(result)
                             if c not in ("VOI", "Organ", "Organ-level method", "TAC model", "Voxels")})
@@ -141,20 +159,20 @@ if identity.can_write():
     patient_id = c1.selectbox("Patient (pseudonymous ID)", patients)
     cycles = tables.cycles[tables.cycles["patient_id"] == patient_id].sort_values("cycle_number")
     if cycles.empty:
-        st.info(f"Patient {patient_id} has no cycles yet.")
+        st.info(f"Patient {md(patient_id)} has no cycles yet.")
         st.stop()
     labels = {int(r.cycle_number): f"Cycle {int(r.cycle_number)} ({r.cycle_date:%Y-%m-%d}, {r.activity_gbq:.2f} GBq)"
               for r in cycles.itertuples()}
     cycle_number = c2.selectbox("Cycle", list(labels), format_func=labels.get)
     st.caption(f"Writes one row per VOI ({SOURCE_LABELS[source].lower()}); rows that exist for this cycle "
                "(same organ and label) are updated, with the change in the audit log.")
-    if st.button(f"Save to cycle {cycle_number} of patient {patient_id}"):
+    if st.button(f"Save to cycle {cycle_number} of patient {md(patient_id)}"):
         try:
             with Store(database.db_path()) as store:
                 done = dosimetry_results.save_to_cycle(store, result, patient_id, cycle_number,
                                                        actor=identity.current_actor(), source=source)
         except PrrtError as exc:  # refused input, or a write without an editor
-            st.error(f"Nothing was stored. {exc}")
+            st.error(f"Nothing was stored. {md(exc)}")
         else:
-            st.success(f"Saved {len(done)} dosimetry rows to cycle {cycle_number} of patient {patient_id}.")
+            st.success(f"Saved {len(done)} dosimetry rows to cycle {cycle_number} of patient {md(patient_id)}.")
             st.dataframe(done, hide_index=True)

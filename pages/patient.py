@@ -15,13 +15,13 @@ from prrt_core.views import format as fm
 from prrt_core.views import labs, patient, planner
 from prrt_core.views.patient import LimitLevel
 from ui import database, navigation, patient_picker, planner_state
+from ui.text import md
 
 navigation.ensure_navigation()
 
 DELTA_COLOUR = {fm.Tone.OK: "green", fm.Tone.WARN: "orange", fm.Tone.BAD: "red"}
 STATUS_TEXT = {LimitLevel.BELOW: "below the limit", LimitLevel.NEAR: "one more cycle would cross",
                LimitLevel.OVER: "at or over the limit", LimitLevel.UNKNOWN: "no kidney dosimetry"}
-MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~:$"})  # escapes for st.markdown
 
 
 @st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
@@ -82,7 +82,7 @@ with st.container(border=True):
     for col, name in zip(st.columns(6), ("sex", "age_at_first_prrt_years", "primary_site", "grade_ki67",
                                          "renal_risk_factors", "phase")):
         col.caption(facts.label(name))
-        col.markdown(f"**{getattr(facts, name).translate(MARKDOWN_SPECIAL)}**")
+        col.markdown(f"**{md(getattr(facts, name))}**")
 row = st.columns(4)
 row[0].metric(facts.label("cycles"), head.n_cycles,
               delta=f"{head.n_initial_cycles} initial, {head.n_salvage_cycles} salvage", delta_color="gray",

@@ -14,6 +14,7 @@ from prrt_core.projection import KidneyModelSettings
 from prrt_core.views import format as fm
 from prrt_core.views import patient, planner
 from ui import database, navigation, patient_picker, planner_state
+from ui.text import md
 
 navigation.ensure_navigation()
 
@@ -67,7 +68,7 @@ if patient_id is None:
 revision = database.store_revision()
 dates = _dates(revision, patient_id)
 if dates.latest is None:
-    st.info(f"{patient_id} has no dated record yet: nothing to project.")
+    st.info(f"{md(patient_id)} has no dated record yet: nothing to project.")
     st.stop()
 
 # Seed the controls from the session's scenario (widget state is dropped when leaving the page).
@@ -121,7 +122,7 @@ planner_state.save(planner_state.PlannerState(patient_id, as_of, scenario))
 result = _plan(revision, patient_id, as_of, scenario)
 checklist, row = result.checklist, result.projection
 if dates.death is not None and dates.death <= as_of:
-    st.warning(f"{patient_id} died on {dates.death}: this evaluation is retrospective.")
+    st.warning(f"{md(patient_id)} died on {dates.death}: this evaluation is retrospective.")
 
 # --- verdict ---
 show, icon = VERDICT[fm.TONE[checklist.verdict]]

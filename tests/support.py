@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -57,20 +58,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def toml_text(table: Mapping, prefix: str = "") -> str:
+    """``table`` (strings, booleans, numbers, lists of them, nested tables) as TOML text."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)  # a JSON string is a TOML basic string
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"no TOML for {type(v).__name__}")
+    lines = [f"{json.dumps(k)} = {value(v)}" for k, v in table.items() if not isinstance(v, Mapping)]
+    if prefix and lines:
+        lines.insert(0, f"[{prefix}]")
+    for k, v in table.items():
+        if isinstance(v, Mapping):
+            lines.append(toml_text(v, f"{prefix}.{json.dumps(k)}" if prefix else json.dumps(k)))
+    return "\n".join(lines) + "\n"
+
+
 @contextlib.contextmanager
-def streamlit_app(db: Path, log_dir: Path) -> Iterator[str]:
+def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> Iterator[str]:
     """Run ``streamlit run app.py`` headless on a free loopback port against ``db``; yields the URL.
 
-    Waits for ``/_stcore/health`` to answer ``ok``; stops the server afterwards.
+    ``secrets``: the app's secrets (e.g. ``{"auth": {...}, "prrt": {"roles": {...}}}``), written
+    to a file in ``log_dir`` and passed with ``--secrets.files`` (the repository's
+    ``.streamlit/secrets.toml`` is then not read); an ``[auth]`` table without ``redirect_uri``
+    gets this server's ``/oauth2callback``. Waits for ``/_stcore/health`` to answer ``ok``;
+    stops the server afterwards.
     """
     port = free_port()
     env = os.environ | {"PRRT_DB": str(db)}
     log_path = log_dir / f"streamlit-{port}.log"
+    options = []
+    if secrets is not None:
+        secrets = dict(secrets)
+        if "auth" in secrets and "redirect_uri" not in secrets["auth"]:
+            secrets["auth"] = {"redirect_uri": f"http://127.0.0.1:{port}/oauth2callback"} | dict(secrets["auth"])
+        secrets_path = log_dir / f"secrets-{port}.toml"
+        secrets_path.write_text(toml_text(secrets))
+        options = ["--secrets.files", str(secrets_path)]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", APP,
              "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"

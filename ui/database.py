@@ -9,13 +9,17 @@ revision, so any write, from any session or process, invalidates them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import streamlit as st
 
 from prrt_core import cohort
 from prrt_core.datasets import demo
+from prrt_core.errors import StoreError
 from prrt_core.store import Store, access, default_path
 from prrt_core.tables import Tables
+from ui import identity
+from ui.text import md
 
 # The writer of the demo cohort that the app creates on its first start with no database.
 FIRST_START = access.Actor("app first start", access.Role.EDITOR, "system")
@@ -25,33 +29,56 @@ def db_path() -> str:
     return str(default_path().resolve())
 
 
-@st.cache_resource(show_spinner="Preparing the database ...")
-def prepare_store(path: str) -> str:
-    """Create a missing database and fill it with the demo cohort (once per process and path).
+def _cannot_open(exc: StoreError) -> NoReturn:
+    """One error message instead of the page (``$PRRT_DB`` a directory, a device, not a database,
+    truncated, missing since the app started ...); nothing was created."""
+    actor = identity.current_actor()
+    where = f"{exc.value}: " if exc.field == "path" and actor is not None and actor.can_write else ""
+    what = f"{where}{exc.reason}" if exc.field == "path" else str(exc)  # the path: editors only
+    st.error(f"Cannot open the database {md(what)}. Set PRRT_DB to a database file (README, "
+             "\"Where the data lives\").", icon=":material/error:")
+    st.stop()
 
-    An existing file is only migrated: an empty clinic database stays empty.
-    """
-    missing = not Path(path).exists()
+
+@st.cache_resource(show_spinner="Preparing the database ...")
+def _prepare_store(path: str) -> str:
+    missing = not Path(path).exists() and not Path(path).is_symlink()
     with Store(path) as store:
         if missing:
             demo.load(store, actor=FIRST_START)
     return path
 
 
+def prepare_store(path: str) -> str:
+    """Create a missing database and fill it with the demo cohort (once per process and path).
+
+    An existing file is only migrated: an empty clinic database stays empty. A path that is not a
+    database file shows one error message and stops the page. A file without write permission is
+    read (not migrated); writes to it are refused.
+    """
+    try:
+        return _prepare_store(path)
+    except StoreError as exc:
+        _cannot_open(exc)
+
+
 def revision(path: str) -> int:
-    with Store(path) as store:
-        return store.revision
+    try:
+        with Store(path, create=False) as store:
+            return store.revision
+    except StoreError as exc:
+        _cannot_open(exc)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _read_all(path: str, revision: int) -> Tables:
-    with Store(path) as store:
+    with Store(path, create=False) as store:
         return store.read_all()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _is_demo(path: str, revision: int) -> bool:
-    with Store(path) as store:
+    with Store(path, create=False) as store:
         return store.is_demo
 
 

@@ -7,12 +7,15 @@ Without an ``[auth]`` table in ``.streamlit/secrets.toml`` the app is single-use
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from pathlib import Path
 
 import streamlit as st
 
 from prrt_core.errors import ConfigError
 from prrt_core.store import access
+from ui.text import md
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +36,72 @@ def _sign_in_settings() -> tuple[bool, dict]:
     return False, {}
 
 
+def _claims() -> dict:
+    """The signed-in user's claims (the ID token's, as ``st.user`` holds them); {} if nobody is."""
+    return st.user.to_dict() if st.user.get("is_logged_in") else {}
+
+
+def _sign_in() -> access.SignIn | None:
+    """What this session's claims give under [prrt.roles]; None in single-user mode.
+
+    An invalid [prrt.roles] table gives nobody a role (logged), like an unknown address.
+    """
+    sign_in, roles = _sign_in_settings()
+    if not sign_in:
+        return None
+    claims = _claims()
+    if not claims:
+        return access.SignIn(None)
+    try:
+        return access.sign_in(claims, roles)
+    except ConfigError:
+        log.exception("[prrt.roles] in secrets.toml is invalid: nobody gets a role")
+        return access.SignIn(None)
+
+
+# An address echoed on the refusal page: plain ASCII only, so that no claim such as
+# "https://x.example/@y.z" is shown (Streamlit's markdown links bare URLs even when escaped).
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+")
+
+
+def _display_name(value: object) -> str:
+    """The ``name`` claim if it is printable text (no control or format characters), else ""."""
+    if not isinstance(value, str):
+        return ""
+    name = value.strip()
+    if any(unicodedata.category(ch)[0] == "C" for ch in name):
+        return ""
+    return name
+
+
 def current_actor() -> access.Actor | None:
     """Who this session acts as: None when nobody with a role is signed in.
 
     Without an [auth] table in secrets.toml the app is single-user: the local user is
-    an editor. With it, the signed-in e-mail address maps to a role through
-    [prrt.roles] (``prrt_core.store.access.role_for``).
+    an editor. With it, the signed-in user's verified e-mail address maps to a role
+    through [prrt.roles] (``prrt_core.store.access.sign_in``: ``email_verified`` true,
+    the ``issuer`` if one is set, a well-formed address listed there).
     """
-    sign_in, roles = _sign_in_settings()
-    if not sign_in:
+    result = _sign_in()
+    if result is None:
         return access.Actor("local user", access.Role.EDITOR, "local")
-    user = st.user.to_dict() if st.user.get("is_logged_in") else {}
-    email = str(user.get("email") or "")
-    try:
-        role = access.role_for(email, roles)
-    except ConfigError:
-        log.exception("[prrt.roles] in secrets.toml is invalid: nobody gets a role")
+    if result.role is None:
         return None
-    if role is None:
-        return None
-    name = str(user.get("name") or email)
-    return access.Actor(name if name == email else f"{name} <{email}>", role, "oidc")
+    email = result.email
+    name = _display_name(_claims().get("name")) or email
+    return access.Actor(name if name == email else f"{name} <{email}>", result.role, "oidc")
 
 
 def current_user() -> str:
-    """The name written to the audit log for writes from this session ("" if not signed in)."""
+    """The name written to the audit log for writes from this session ("" if not signed in).
+
+    Signed in without a role: the claimed address if it is well formed, else "".
+    """
     actor = current_actor()
     if actor is not None:
         return actor.name
-    return str(st.user.get("email") or "") if st.user.get("is_logged_in") else ""
+    result = _sign_in()
+    return result.email if result is not None else ""
 
 
 def can_write() -> bool:
@@ -73,22 +113,35 @@ def can_write() -> bool:
 def identity_sidebar(actor: access.Actor | None) -> None:
     """Who is working: single-user mode, or the signed-in user with a sign-out button."""
     if actor is not None and actor.via == "local":
-        st.caption("Single-user mode: no sign-in is configured (`[auth]` in "
-                   "`.streamlit/secrets.toml`); changes are recorded as 'local user'.")
+        st.caption("Single-user mode: serves this computer only; no sign-in is configured (`[auth]` "
+                   "in `.streamlit/secrets.toml`); changes are recorded as 'local user'.")
     elif actor is not None:
-        st.caption(f"Signed in as {actor.name} ({actor.role.value}).")
+        st.caption(f"Signed in as {md(actor.name)} ({actor.role.value}).")  # claims: escaped
         st.button("Sign out", on_click=st.logout, key="sign_out")
 
 
 def require_sign_in(actor: access.Actor | None) -> None:
-    """Stop the run unless this session has a role: every page shows patient data."""
+    """Stop the run unless this session has a role: every page shows patient data.
+
+    Signed in without a role, the page says why (the address escaped with ``md``, and shown
+    only when it is plain ASCII; never another claim) and offers to sign out.
+    """
     if actor is not None:
         return
-    if user := current_user():
-        st.error(f"{user} has no role here: ask the administrator to add the address to "
-                 "`[prrt.roles]` in `.streamlit/secrets.toml`.")
-    else:
+    result = _sign_in()
+    if result is None or not _claims():
         st.info("Sign in to see and change the clinical record.")
         if st.button("Sign in", type="primary", key="sign_in"):
             st.login()
+    else:
+        who = md(result.email) if _PLAIN_ADDRESS.fullmatch(result.email) else "This sign-in"
+        if result.refusal is access.Refusal.NOT_LISTED:
+            st.error(f"{who} has no role here: ask the administrator to add the address to "
+                     "`[prrt.roles]` in `.streamlit/secrets.toml`.")
+        elif result.refusal is not None:
+            st.error(f"{who} has no role here: {result.refusal.value}.")
+        else:  # an invalid [prrt.roles] table (logged)
+            st.error(f"{who} has no role here: `[prrt.roles]` in `.streamlit/secrets.toml` is "
+                     "invalid; the administrator will find the reason in the server log.")
+        st.button("Sign out", on_click=st.logout, key="sign_out")
     st.stop()

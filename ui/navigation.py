@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from ui import identity
+from ui import identity, network
 
 NAVIGATED_KEY = "app_navigation_ran"  # set by app.py: this session has been through it
 _run = threading.local()  # .in_app: this script run is app.py running the page
@@ -38,8 +38,9 @@ def ensure_navigation() -> None:
     (streamlit 1.67, runtime/scriptrunner/script_runner.py ``_mpa_v1``; AppTest
     re-enters that mode on every run). A session that has never been through
     app.py is rerun through it, which resolves the same URL; otherwise the page
-    shows who is working and applies the sign-in gate itself, so no page shows
-    data without a role however it is reached.
+    applies app.py's gates itself (single-user mode serves this computer only;
+    who is working; the sign-in gate), so no page shows data without a role, or
+    to another computer in single-user mode, however it is reached.
     """
     if getattr(_run, "in_app", False):
         return
@@ -50,6 +51,7 @@ def ensure_navigation() -> None:
         if not st.session_state.get(NAVIGATED_KEY):
             st.rerun()
     actor = identity.current_actor()
+    network.gate(actor)  # single-user mode serves this computer only
     with st.sidebar:
         identity.identity_sidebar(actor)
     identity.require_sign_in(actor)

@@ -5,7 +5,6 @@ import argparse
 from pathlib import Path
 
 from prrt_core.cli.common import database_path
-from prrt_core.errors import StoreError
 from prrt_core.store import backup
 
 NAME = "backup"
@@ -18,8 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = database_path(args)
-    if not path.exists():
-        raise StoreError("database", None, str(path), "no such database file")
-    backup.backup(path, args.out)
+    backup.backup(path, args.out)  # a missing file, directory, device or non-store file is refused first
     print(f"{args.out}: backup of {path}")
     return 0

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from prrt_core.cli.common import command_actor, database_path
+from prrt_core.cli.common import command_actor, database_path, integer, number, open_store
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
 from prrt_core.errors import InputError, PrrtError
 from prrt_core.importer import dosimetry_results
-from prrt_core.store import Store
 from prrt_core.views import dosimetry as dose_view
 
 
@@ -31,6 +30,12 @@ def _datetime(text: str) -> dt.datetime:
 
 
 NAME = "dicom"
+# Bounds of the numeric options: what a quantitative SPECT/CT study of a PRRT cycle can have.
+ACTIVITY_MBQ = (1.0, 15_000.0)  # the store's limit is 15 GBq per cycle (schema.py, activity_gbq)
+CALIBRATION_CPS_PER_MBQ = (0.01, 10_000.0)
+SCAN_DURATION_S = (1.0, 86_400.0)  # up to one day
+DENSITY_G_PER_ML = (0.1, 3.0)  # lung to cortical bone, with margin
+CYCLE_NUMBER = (1, 30)  # schema.py, cycle_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -42,19 +47,25 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="folder, zip archive or files: SPECT/PET time points, VOIs (SEG, RTSTRUCT, NIfTI), RTDOSE")
     p.add_argument("--voi-file", action="append", type=Path, default=[], metavar="PATH",
                    help="a VOI file or folder kept elsewhere (SEG, RTSTRUCT, NIfTI label map); repeatable")
-    p.add_argument("--activity-mbq", type=float, help="injected activity, MBq (when not in the files, or to "
-                   "override RadionuclideTotalDose)")
+    p.add_argument("--activity-mbq", type=number(*ACTIVITY_MBQ, " MBq"),
+                   help=f"injected activity, MBq ({ACTIVITY_MBQ[0]:g}-{ACTIVITY_MBQ[1]:g}; when not in the files, or "
+                   "to override RadionuclideTotalDose)")
     p.add_argument("--injection-time", type=_datetime, metavar="ISO",
                    help="injection date and time, e.g. 2024-03-04T09:30 (when not in the files)")
-    p.add_argument("--calibration-cps-per-mbq", type=float,
-                   help="SPECT calibration factor for images in counts, cps/MBq")
-    p.add_argument("--scan-duration-s", type=float, help="scan duration for counts, s (default: from the files)")
-    p.add_argument("--density-g-per-ml", type=float, default=voxel.TISSUE_DENSITY_G_PER_ML,
-                   help=f"tissue density, g/mL (default {voxel.TISSUE_DENSITY_G_PER_ML})")
+    p.add_argument("--calibration-cps-per-mbq", type=number(*CALIBRATION_CPS_PER_MBQ, " cps/MBq"),
+                   help="SPECT calibration factor for images in counts, cps/MBq "
+                   f"({CALIBRATION_CPS_PER_MBQ[0]:g}-{CALIBRATION_CPS_PER_MBQ[1]:g})")
+    p.add_argument("--scan-duration-s", type=number(*SCAN_DURATION_S, " s"),
+                   help=f"scan duration for counts, s ({SCAN_DURATION_S[0]:g}-{SCAN_DURATION_S[1]:g}; "
+                   "default: from the files)")
+    p.add_argument("--density-g-per-ml", type=number(*DENSITY_G_PER_ML, " g/mL"), default=voxel.TISSUE_DENSITY_G_PER_ML,
+                   help=f"tissue density, g/mL ({DENSITY_G_PER_ML[0]:g}-{DENSITY_G_PER_ML[1]:g}; default "
+                   f"{voxel.TISSUE_DENSITY_G_PER_ML})")
     p.add_argument("--dose-source", choices=[s.value for s in study_dose.DoseSource], default=study_dose.DoseSource.VOXEL.value,
                    help="dose to store: voxel mean (default), organ-level (VOI TAC), or the RTDOSE mean")
     p.add_argument("--patient", help="pseudonymous patient id to save to (with --cycle)")
-    p.add_argument("--cycle", type=int, help="cycle number to save to (with --patient)")
+    p.add_argument("--cycle", type=integer(*CYCLE_NUMBER), help=f"cycle number to save to ({CYCLE_NUMBER[0]}-"
+                   f"{CYCLE_NUMBER[1]}, with --patient)")
     # SUPPRESS: a --db given before the command (main parser) is not overwritten by this default.
     p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="database file (default: $PRRT_DB or "
                    "data/prrt.sqlite)")
@@ -80,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print("error: give --patient and --cycle together (or neither, to only print)", file=sys.stderr)
         return 2
     try:
+        if args.patient is not None:
+            open_store(args).close()  # a database that is missing or not a store: refused before the study is read
         result = study_dose.analyse(
             args.inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
             injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
@@ -109,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         path = database_path(args)
         try:
-            with Store(path) as store:
+            with open_store(args) as store:
                 done = dosimetry_results.save_to_cycle(store, result, args.patient, args.cycle,
                                                        actor=command_actor(args), source=args.dose_source)
         except PrrtError as exc:

@@ -1,7 +1,8 @@
 """``python -m prrt_core import FILE...``: validate and import CSV files, a workbook or an export zip.
 
 Every row is checked first; with any problem nothing is written and every problem is listed
-(exit 1). ``--dry-run`` checks and reports without writing.
+(exit 1). ``--dry-run`` checks and reports without writing. A missing database is not created
+(``init`` does that): its files are checked against an empty one, and only a dry run succeeds.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from prrt_core import importer
-from prrt_core.cli.common import command_actor, database_path
+from prrt_core.cli.common import command_actor, database_path, open_store
 from prrt_core.store import Store
 
 NAME = "import"
@@ -36,19 +37,25 @@ def print_problems(problems: pd.DataFrame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     parsed = importer.read_paths(args.files)
-    with Store(database_path(args)) as store:
-        if args.dry_run:
+    path = database_path(args)
+    missing = not path.exists() and not path.is_symlink()
+    # A missing database is not created: the files are checked against an empty one in memory.
+    with Store(":memory:") if missing else open_store(args) as store:
+        if args.dry_run or missing:
             plan = importer.check_import(store, parsed)
             if not plan.ok:
                 print_problems(plan.problems)
                 return 1
+            if missing and not args.dry_run:
+                open_store(args)  # refused: no such database file (create one with init)
         else:
             try:
                 plan = importer.commit_import(store, parsed, actor=command_actor(args))
             except importer.ImportRejected as exc:
                 print_problems(exc.plan.problems)
                 return 1
-    print(f"{plan.n_writes} row(s) {'would write' if args.dry_run else 'written'}:")
+    print(f"{plan.n_writes} row(s) {'would write' if args.dry_run else 'written'}"
+          + (f" (into an empty database: {path} does not exist)" if missing else "") + ":")
     print(plan.summary().to_string(index=False))
     updates = plan.changes.query("Action == 'update'")
     if len(updates):

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from prrt_core.cli.common import database_path
-from prrt_core.store import Store
+from prrt_core.cli.common import database_path, open_store
 
 NAME = "init"
 
@@ -15,6 +14,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = database_path(args)
-    with Store(path) as store:
-        print(f"{path}: schema version {store.schema_version}")
+    with open_store(args, create=True) as store:
+        print(f"{path}: schema version {store.schema_version}" + (" (read-only file)" if store.read_only else ""))
     return 0

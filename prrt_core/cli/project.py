@@ -4,25 +4,33 @@ from __future__ import annotations
 import argparse
 
 from prrt_core import projection
-from prrt_core.cli.common import database_path
-from prrt_core.store import Store
+from prrt_core.cli.common import SEED_MAX, integer, number, open_store
 
 NAME = "project"
+# The Salvage planner page's widgets: activity 1.0-10.0 GBq per cycle, tolerance 1-20 %; the
+# projection searches up to MAX_SAFE_CYCLES_CAP further cycles.
+ACTIVITY_GBQ = (1.0, 10.0)
+TOLERANCE = (0.01, 0.20)
+MAX_SAMPLES = 100_000  # 2000 (the default) gives percentiles to about 1 %; 100 000 takes seconds, not GiB
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(NAME, help="project cumulative kidney dose and BED for further cycles")
     p.add_argument("--patient", required=True, help="pseudonymous patient id")
-    p.add_argument("--cycles", type=int, required=True, help="number of further cycles (1-10)")
-    p.add_argument("--activity", type=float, required=True, help="activity per cycle, GBq")
-    p.add_argument("--tolerance", type=float, default=0.05,
-                   help="accepted probability of crossing a limit (default 0.05)")
-    p.add_argument("--samples", type=int, default=2000, help="Monte-Carlo samples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--cycles", type=integer(1, projection.MAX_SAFE_CYCLES_CAP), required=True,
+                   help=f"number of further cycles (1-{projection.MAX_SAFE_CYCLES_CAP})")
+    p.add_argument("--activity", type=number(*ACTIVITY_GBQ, " GBq", non_positive_refused_by_command=True),
+                   required=True,
+                   help=f"activity per cycle, GBq ({ACTIVITY_GBQ[0]:g}-{ACTIVITY_GBQ[1]:g})")
+    p.add_argument("--tolerance", type=number(*TOLERANCE), default=0.05,
+                   help=f"accepted probability of crossing a limit ({TOLERANCE[0]:g}-{TOLERANCE[1]:g}, default 0.05)")
+    p.add_argument("--samples", type=integer(100, MAX_SAMPLES), default=2000,
+                   help=f"Monte-Carlo samples (100-{MAX_SAMPLES:,}, default 2000)")
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0, help="random seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store(database_path(args)) as store:
+    with open_store(args) as store:
         history, patients = projection.inputs_from_tables(store.read_all())
     row = projection.project(history, args.cycles, args.activity, patients=patients,
                              patient_ids=[args.patient], n_samples=args.samples,

@@ -3,23 +3,40 @@
 Any file name is accepted (DICOM files are often extension-less): a file is DICOM when it
 has the ``DICM`` preamble, or when pydicom reads it with ``force=True`` and it carries a
 SOP Class UID; NIfTI-1/2 (optionally gzipped) is recognised by its header magic.
+
+Zips and gzip streams are unpacked by :class:`prrt_core.archives.Unpacker` within the bounds
+below, one byte counter per call of :func:`collect_files`; a zip inside a zip is refused, a
+gzip stream inside a zip is checked like any other. A refusal is a DicomError naming the
+archive and the member.
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import re
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
-from prrt_core.errors import DicomError, tag_label
+from prrt_core import archives
+from prrt_core.errors import DicomError, InputError, tag_label
 
 Source = str | os.PathLike | tuple[str, bytes]
+
+# Bounds of one DICOM input (one call of collect_files), as unpacked from its zips and gzip streams.
+MiB = archives.MiB
+# The largest real study, 4-5 SPECT/CT time points of 128x128x128 float32 with their CT and
+# masks, is about 600 MB (.streamlit/config.toml, maxUploadSize): 1 GiB leaves room for it.
+MAX_UNPACKED_BYTES = 1024 * MiB
+# The largest single object: an RTDOSE or a label map on a CT grid, 512x512x500 float32 = 500 MiB.
+MAX_MEMBER_BYTES = 512 * MiB
+# Per-slice exports: 5 time points x (CT + PET) series x ~1,000 slices = 10,000 files; twice that.
+MAX_MEMBERS = 20_000
+# No scanner, PACS or TotalSegmentator export nests zips: a zip inside a zip is refused.
+MAX_NESTING = 0
+LIMITS = archives.Limits(member_bytes=MAX_MEMBER_BYTES, members=MAX_MEMBERS, depth=MAX_NESTING)
 
 
 def _is_skipped(name: str) -> bool:
@@ -27,19 +44,28 @@ def _is_skipped(name: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _zip_members(name: str, data: bytes) -> list[tuple[str, bytes]]:
+def _is_gzip(data: bytes) -> bool:
+    """A gzip stream by its magic; a DICOM file whose 128-byte preamble starts alike is not one."""
+    return data[:2] == archives.GZIP_MAGIC and data[128:132] != b"DICM"
+
+
+def _as_dicom_error(exc: InputError) -> DicomError:
+    """An archive's refusal (prrt_core.archives.refusal) as a DicomError naming the archive and member."""
+    return DicomError(exc.where, None, exc.problem)
+
+
+def _unpacked(unpacker: archives.Unpacker, label: str, data: bytes, depth: int = 0) -> list[tuple[str, bytes]]:
+    """The members of a zip archive (by its ``PK`` signature), else the file itself; a gzip stream
+    (NIfTI) is unpacked once, kept by nothing, to hold it to the bounds."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise DicomError(name, None, f"not a readable zip archive ({exc})") from None
-    with archive:
-        return [(f"{name}/{info.filename}", archive.read(info)) for info in archive.infolist()
-                if not info.is_dir() and not _is_skipped(info.filename)]
-
-
-def _unpacked(label: str, data: bytes) -> list[tuple[str, bytes]]:
-    """The members of a zip archive (by its ``PK`` signature), else the file itself."""
-    return _zip_members(label, data) if data[:4] == b"PK\x03\x04" else [(label, data)]
+        if data[:4] != archives.ZIP_MAGIC:
+            if _is_gzip(data):
+                unpacker.gunzip(label, data, LIMITS, keep=False)
+            return [(label, data)]
+        members = unpacker.zip_members(label, data, LIMITS, depth=depth, skip=_is_skipped)
+    except InputError as exc:
+        raise _as_dicom_error(exc) from None
+    return [file for name, member in members for file in _unpacked(unpacker, name, member, depth + 1)]
 
 
 def collect_files(inputs: Source | Sequence[Source]) -> list[tuple[str, bytes]]:
@@ -52,31 +78,35 @@ def collect_files(inputs: Source | Sequence[Source]) -> list[tuple[str, bytes]]:
                                                     and isinstance(inputs[1], (bytes, bytearray))):
         inputs = [inputs]
     files: list[tuple[str, bytes]] = []
+    unpacker = archives.Unpacker(MAX_UNPACKED_BYTES)
     for item in inputs:
         if isinstance(item, tuple):
-            files.extend(_unpacked(str(item[0]), bytes(item[1])))
+            files.extend(_unpacked(unpacker, str(item[0]), bytes(item[1])))
             continue
         path = Path(item)
         if path.is_dir():
             for member in sorted(p for p in path.rglob("*") if p.is_file()):
                 rel = member.relative_to(path)
                 if not _is_skipped(str(rel)):
-                    files.extend(_unpacked(f"{path.name}/{rel}", member.read_bytes()))
+                    files.extend(_unpacked(unpacker, f"{path.name}/{rel}", member.read_bytes()))
         elif path.is_file():
-            files.extend(_unpacked(path.name, path.read_bytes()))
+            files.extend(_unpacked(unpacker, path.name, path.read_bytes()))
         else:
             raise DicomError(str(path), None, "no such file or folder")
     return files
 
 
-def nifti_bytes(data: bytes) -> bytes | None:
-    """The uncompressed NIfTI bytes when the file is NIfTI-1/2 (by content), else None."""
+def nifti_bytes(data: bytes, name: str = "gzip file") -> bytes | None:
+    """The uncompressed NIfTI bytes when the file is NIfTI-1/2 (by content), else None.
+
+    A gzip stream is unpacked within :data:`LIMITS`; one it cannot read is refused (DicomError).
+    """
     raw = data
-    if data[:2] == b"\x1f\x8b":
+    if _is_gzip(data):
         try:
-            raw = gzip.decompress(data)
-        except (OSError, EOFError):
-            return None
+            raw = archives.Unpacker(MAX_UNPACKED_BYTES).gunzip(name, data, LIMITS)
+        except InputError as exc:
+            raise _as_dicom_error(exc) from None
     if len(raw) >= 348 and raw[344:348] in (b"n+1\x00", b"ni1\x00"):
         return raw
     if len(raw) >= 540 and raw[4:12] in (b"n+2\x00\r\n\x1a\n", b"ni2\x00\r\n\x1a\n"):

@@ -9,10 +9,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prrt_core.dicom.tags import floats
+from prrt_core.errors import DicomError
+
 # Geometry tolerances for "the same grid": positions in mm, cosines, relative spacing.
 POSITION_TOL_MM = 0.05
 COSINE_TOL = 1e-4
 SPACING_RTOL = 1e-4
+# Voxel sizes accepted, mm. Clinical CT, SPECT and PET voxels are 0.3-10 mm (Lu-177 SPECT about
+# 4-5 mm, MIRD Pamphlet 26, J Nucl Med 2016;57:151-62); outside 0.01-100 mm a spacing is a unit
+# error (m or um written as mm) and would make voxel volumes, and so Bq and Gy, wrong.
+MIN_VOXEL_MM, MAX_VOXEL_MM = 0.01, 100.0
+# ImageOrientationPatient holds two unit vectors at right angles (PS3.3 C.7.6.2.1.1); files
+# round them to about six decimals, so 1e-3 is generous.
+ORIENTATION_TOL = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +92,30 @@ class Geometry:
         return bool(np.allclose(offset, np.rint(offset), atol=1e-3))
 
 
+def direction_cosines(value, name: str, keyword: str = "ImageOrientationPatient") -> np.ndarray:
+    """The six direction cosines of ``value``: finite, two unit vectors at right angles, else DicomError."""
+    cosines = floats(value, 6, name, keyword)
+    row, column = cosines[:3], cosines[3:]
+    if (abs(np.linalg.norm(row) - 1.0) > ORIENTATION_TOL or abs(np.linalg.norm(column) - 1.0) > ORIENTATION_TOL
+            or abs(float(row @ column)) > ORIENTATION_TOL):
+        raise DicomError(name, keyword, f"is {_fmt(cosines)}: not two unit vectors at right angles (row and column "
+                         "direction cosines, PS3.3 C.7.6.2.1.1)")
+    return cosines
+
+
+def pixel_spacing(value, name: str, keyword: str = "PixelSpacing") -> np.ndarray:
+    """(row spacing, column spacing) of ``value``, mm, each within MIN_VOXEL_MM-MAX_VOXEL_MM."""
+    return floats(value, 2, name, keyword, minimum=MIN_VOXEL_MM, maximum=MAX_VOXEL_MM, why="mm")
+
+
+def slice_step(step_mm: float, name: str, keyword: str) -> float:
+    """A signed step between slices whose size is within MIN_VOXEL_MM-MAX_VOXEL_MM, else DicomError."""
+    if not MIN_VOXEL_MM <= abs(step_mm) <= MAX_VOXEL_MM:
+        raise DicomError(name, keyword, f"gives a step of {step_mm:g} mm between slices: its size must be "
+                         f">= {MIN_VOXEL_MM:g} and <= {MAX_VOXEL_MM:g} mm")
+    return float(step_mm)
+
+
 def _fmt(values) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in np.asarray(values, dtype=float).ravel()) + "]"
 
@@ -102,22 +136,30 @@ def geometry_from_planes(position_mm, row_cosine, column_cosine, pixel_spacing_m
                     None if frame_of_reference_uid is None else str(frame_of_reference_uid))
 
 
-def resample_nearest(volume: np.ndarray, source: Geometry, target: Geometry, fill=0) -> np.ndarray:
+def resample_nearest(volume: np.ndarray, source: Geometry, target: Geometry, fill=0,
+                     source_slices: np.ndarray | None = None) -> np.ndarray:
     """Values of ``volume`` (on ``source``) at the voxel centres of ``target``, nearest neighbour.
 
     Target voxels whose centre falls outside the source grid get ``fill``. The same grid
-    returns a copy.
+    returns a copy. ``source_slices``: the slice index on ``source`` of each slice of ``volume``
+    (sorted, unique), for a volume that holds only some slices of its grid (a SEG's frames);
+    centres nearest a slice not held get ``fill``.
     """
-    if source.same_grid(target, check_frame=False) and volume.shape == target.shape:
+    if source_slices is None and source.same_grid(target, check_frame=False) and volume.shape == target.shape:
         return volume.copy()
+    held = np.arange(volume.shape[0]) if source_slices is None else np.asarray(source_slices, dtype=np.int64)
     to_source = np.linalg.inv(source.affine) @ target.affine
     out = np.full(target.shape, fill, dtype=volume.dtype)
+    if held.size == 0:
+        return out
     r, c = np.meshgrid(np.arange(target.shape[1]), np.arange(target.shape[2]), indexing="ij")
     plane = np.stack([np.zeros_like(r), r, c, np.ones_like(r)], axis=-1).reshape(-1, 4).astype(float)
     for k in range(target.shape[0]):  # one slice at a time keeps memory at one plane of indices
         plane[:, 0] = k
         idx = np.rint(plane @ to_source.T)[:, :3].astype(np.int64)
-        inside = np.all((idx >= 0) & (idx < np.array(volume.shape)), axis=1)
+        at = np.clip(np.searchsorted(held, idx[:, 0]), 0, held.size - 1)
+        inside = ((held[at] == idx[:, 0]) & (idx[:, 1] >= 0) & (idx[:, 1] < volume.shape[1])
+                  & (idx[:, 2] >= 0) & (idx[:, 2] < volume.shape[2]))
         values = out[k].reshape(-1)
-        values[inside] = volume[idx[inside, 0], idx[inside, 1], idx[inside, 2]]
+        values[inside] = volume[at[inside], idx[inside, 1], idx[inside, 2]]
     return out

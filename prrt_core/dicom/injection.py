@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import DT
 
 from prrt_core import dosimetry
+from prrt_core.dicom.tags import number
 from prrt_core.errors import DicomError, InputError, tag_label
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ logger = logging.getLogger(__name__)
 # further than 2 % from it is not Lu-177 (older tables give 6.71-6.73 d, 1.3 % longer).
 LU177_HALF_LIFE_S = dosimetry.LU177_HALF_LIFE_H * 3600.0
 HALF_LIFE_TOLERANCE = 0.02
+# The largest administration accepted, Bq: 30 GBq, four times the standard 7.4 GBq cycle of
+# 177Lu-DOTATATE (NETTER-1, Strosberg et al., N Engl J Med 2017;376:125-35; IAEA/EANM/SNMMI
+# practical guidance, Zaknun et al., Eur J Nucl Med Mol Imaging 2013;40:800-16). A larger
+# RadionuclideTotalDose is a unit error, not an injection.
+MAX_ACTIVITY_BQ = 30.0e9
 # Activity and time agreement between files that both state the injection.
 ACTIVITY_AGREEMENT_RTOL = 0.005
 INJECTION_TIME_AGREEMENT_S = 60.0
@@ -63,19 +69,16 @@ def stated_injection(ds: Dataset, name: str) -> tuple[float | None, dt.datetime 
     if not seq:
         return None, None
     item = seq[0]
-    half_life = item.get("RadionuclideHalfLife")
-    if half_life not in (None, ""):
-        half_life_s = float(half_life)
-        if abs(half_life_s / LU177_HALF_LIFE_S - 1.0) > HALF_LIFE_TOLERANCE:
-            raise DicomError(name, "RadionuclideHalfLife",
-                             f"is {half_life_s:.0f} s ({half_life_s / 86400:.3f} d), not Lu-177 "
-                             f"({LU177_HALF_LIFE_S:.0f} s): this series is not a Lu-177 acquisition")
-    total = item.get("RadionuclideTotalDose")
-    activity = None
-    if total not in (None, ""):
-        activity = float(total) / 1.0e6  # Bq -> MBq (RadionuclideTotalDose is in Bq, PS3.3 C.8.9.1)
-        if not np.isfinite(activity) or activity <= 0:
-            raise DicomError(name, "RadionuclideTotalDose", f"must be > 0 Bq, is {total!r}")
+    # Both may be absent or empty, meaning "not stated": Type 2 in the PET Isotope Module (PS3.3
+    # C.8.9.2), Type 3 in the NM Isotope Module (C.8.4.10). Non-finite values are refused first.
+    half_life_s = number(item, "RadionuclideHalfLife", name, above=0, default=None, why="seconds")
+    if half_life_s is not None and abs(half_life_s / LU177_HALF_LIFE_S - 1.0) > HALF_LIFE_TOLERANCE:
+        raise DicomError(name, "RadionuclideHalfLife",
+                         f"is {half_life_s:.0f} s ({half_life_s / 86400:.3f} d), not Lu-177 "
+                         f"({LU177_HALF_LIFE_S:.0f} s): this series is not a Lu-177 acquisition")
+    total_bq = number(item, "RadionuclideTotalDose", name, above=0, maximum=MAX_ACTIVITY_BQ, default=None,
+                      why="Bq, PS3.3 C.8.9.1; at most 30 GBq, four times the standard 7.4 GBq cycle")
+    activity = None if total_bq is None else total_bq / 1.0e6  # Bq -> MBq
     when = None
     start = item.get("RadiopharmaceuticalStartDateTime")
     if start not in (None, ""):

@@ -16,9 +16,9 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from prrt_core.dicom.activity import acquisition_time, to_bq_per_ml, undo_admin_decay
-from prrt_core.dicom.geometry import Geometry, geometry_from_planes
+from prrt_core.dicom.geometry import Geometry, direction_cosines, geometry_from_planes, pixel_spacing, slice_step
 from prrt_core.dicom.injection import stated_injection
-from prrt_core.dicom.tags import floats, image_type, pixel_array, require_tag
+from prrt_core.dicom.tags import floats, image_type, number, pixel_array, require_tag
 from prrt_core.errors import DicomError
 
 
@@ -39,19 +39,25 @@ class SpectTimePoint:
     injection_source: str  # the file that stated the injection, for messages
 
 
+def _grid_size(ds: Dataset, name: str) -> tuple[int, int]:
+    """(Rows, Columns), each at least 1 (US values, so finite and at most 65535)."""
+    return int(number(ds, "Rows", name, minimum=1)), int(number(ds, "Columns", name, minimum=1))
+
+
 def _nm_geometry(ds: Dataset, name: str) -> Geometry:
-    n_frames = int(ds.get("NumberOfFrames") or 1)
+    # NumberOfFrames is Type 1 in the Multi-frame Module that NM images include (PS3.3 C.7.6.6).
+    n_frames = int(number(ds, "NumberOfFrames", name, minimum=1, why="the slices of a SPECT volume"))
     detector = ds.get("DetectorInformationSequence")
     holder = detector[0] if detector and "ImagePositionPatient" in detector[0] else ds
     position = floats(require_tag(holder, "ImagePositionPatient", name,
                                   "in DetectorInformationSequence (0054,0022) or the dataset"), 3, name,
                       "ImagePositionPatient")
-    orientation = floats(require_tag(holder, "ImageOrientationPatient", name,
-                                     "in DetectorInformationSequence (0054,0022) or the dataset"), 6, name,
-                         "ImageOrientationPatient")
-    spacing = floats(require_tag(ds, "PixelSpacing", name), 2, name, "PixelSpacing")
-    step = float(floats(require_tag(ds, "SpacingBetweenSlices", name, "needed to place the slices"), 1, name,
-                        "SpacingBetweenSlices")[0])
+    orientation = direction_cosines(require_tag(holder, "ImageOrientationPatient", name,
+                                                "in DetectorInformationSequence (0054,0022) or the dataset"), name)
+    spacing = pixel_spacing(require_tag(ds, "PixelSpacing", name), name)
+    # Only its size is checked: PS3.3 lets the NM Reconstruction Module (C.8.4.15) give it a sign.
+    step = slice_step(number(ds, "SpacingBetweenSlices", name, why="needed to place the slices"), name,
+                      "SpacingBetweenSlices")
     pointer = ds.get("FrameIncrementPointer")
     pointers = [] if pointer is None else (list(pointer) if isinstance(pointer, (list, pydicom.multival.MultiValue))
                                            else [pointer])
@@ -63,7 +69,7 @@ def _nm_geometry(ds: Dataset, name: str) -> Geometry:
                          f"frames vary by {names} besides SliceVector: a mixed series (several energy "
                          "windows, detectors or gates in one file) cannot be a single activity map")
     return geometry_from_planes(position, orientation[:3], orientation[3:], spacing, step, n_frames,
-                                int(require_tag(ds, "Rows", name)), int(require_tag(ds, "Columns", name)),
+                                *_grid_size(ds, name),
                                 require_tag(ds, "FrameOfReferenceUID", name, "needed to match time points and VOIs"))
 
 
@@ -101,8 +107,7 @@ def _check_one_series(slices: list[tuple[str, Dataset]]) -> None:
 def _pet_geometry(slices: list[tuple[str, Dataset]]) -> tuple[Geometry, list[tuple[str, Dataset]]]:
     """The grid of a PET series and its slices sorted along the slice normal."""
     first_name, first = slices[0]
-    orientation = floats(require_tag(first, "ImageOrientationPatient", first_name), 6, first_name,
-                         "ImageOrientationPatient")
+    orientation = direction_cosines(require_tag(first, "ImageOrientationPatient", first_name), first_name)
     normal = np.cross(orientation[:3], orientation[3:])
     positions = np.array([floats(require_tag(ds, "ImagePositionPatient", n), 3, n, "ImagePositionPatient")
                           for n, ds in slices])
@@ -121,11 +126,11 @@ def _pet_geometry(slices: list[tuple[str, Dataset]]) -> tuple[Geometry, list[tup
                              f"(steps {steps.min():.3f}-{steps.max():.3f} mm)")
         step = float(steps[0])
     else:
-        step = float(floats(require_tag(first, "SliceThickness", first_name), 1, first_name, "SliceThickness")[0])
+        step = slice_step(number(first, "SliceThickness", first_name, why="the thickness of a one-slice series"),
+                          first_name, "SliceThickness")
     geometry = geometry_from_planes(positions[0], orientation[:3], orientation[3:],
-                                    floats(require_tag(first, "PixelSpacing", first_name), 2, first_name,
-                                           "PixelSpacing"),
-                                    step, len(slices), int(first.Rows), int(first.Columns),
+                                    pixel_spacing(require_tag(first, "PixelSpacing", first_name), first_name),
+                                    step, len(slices), *_grid_size(first, first_name),
                                     require_tag(first, "FrameOfReferenceUID", first_name))
     return geometry, slices
 

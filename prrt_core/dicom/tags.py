@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, TM
 
 from prrt_core.errors import DicomError, tag_label
@@ -23,16 +24,76 @@ def require_tag(ds: Dataset, keyword: str, name: str, why: str = ""):
     return value
 
 
-def floats(value, count: int, name: str, keyword: str) -> np.ndarray:
-    """``count`` finite numbers from a single or multi-valued element."""
-    items = [value] if isinstance(value, (str, bytes, int, float)) else list(value)
+# ``number(..., default=REQUIRED)``: an absent or empty element is refused (the default).
+REQUIRED = object()
+
+
+def _range_text(above: float | None, minimum: float | None, maximum: float | None) -> str:
+    parts = ([f"> {above:g}"] if above is not None else []) + ([f">= {minimum:g}"] if minimum is not None else []) \
+        + ([f"<= {maximum:g}"] if maximum is not None else [])
+    return " and ".join(parts)
+
+
+def _checked(values: np.ndarray, raw, name: str, keyword: str, above, minimum, maximum, why: str) -> np.ndarray:
+    """``values`` (already numbers) refused when not finite (first) or outside the range."""
+    if not np.isfinite(values).all():
+        raise DicomError(name, keyword, f"is {raw}: not a finite number")
+    if ((above is not None and not (values > above).all()) or (minimum is not None and (values < minimum).any())
+            or (maximum is not None and (values > maximum).any())):
+        raise DicomError(name, keyword, f"is {raw}: must be {_range_text(above, minimum, maximum)}"
+                         + (f" ({why})" if why else ""))
+    return values
+
+
+def _values(value) -> list:
+    """The values of a single or multi-valued element."""
+    return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+
+
+def _text(value) -> str:
+    """A DICOM value as written (a DS keeps its original string), for messages."""
+    items = _values(value)
+    return "\\".join(str(v).strip() for v in items)
+
+
+def number(ds: Dataset, keyword: str, name: str, *, above: float | None = None, minimum: float | None = None,
+           maximum: float | None = None, default=REQUIRED, why: str = "") -> float:
+    """The single value of ``keyword`` in ``ds`` as a finite float within the range, else DicomError
+    naming the file, the tag and the value.
+
+    Non-finite values (NaN, inf, 1e400) are refused first, whatever the range: a NaN passes every
+    ``abs(x - y) > tol`` test. ``above`` is an exclusive lower bound, ``minimum`` and ``maximum``
+    are inclusive. An absent or empty element is refused as missing unless ``default`` is given:
+    pass one only where the DICOM standard lets the element be absent. ``why`` says what the
+    value is needed for or where its range comes from; it ends the messages.
+    """
+    value = ds.get(keyword)
+    items = [] if value is None else _values(value)
+    if not items or (len(items) == 1 and isinstance(value, (str, bytes)) and not str(value).strip()):
+        if default is REQUIRED:
+            raise DicomError(name, keyword, "missing" + (f" ({why})" if why else ""))
+        return default
+    if len(items) > 1:
+        raise DicomError(name, keyword, f"is {_text(value)}: expected one number, got {len(items)} values")
+    try:
+        x = float(items[0])
+    except (TypeError, ValueError):
+        raise DicomError(name, keyword, f"is {_text(value)!r}: not a number") from None
+    return float(_checked(np.array([x]), _text(value), name, keyword, above, minimum, maximum, why)[0])
+
+
+def floats(value, count: int, name: str, keyword: str, *, above: float | None = None, minimum: float | None = None,
+           maximum: float | None = None, why: str = "") -> np.ndarray:
+    """``count`` finite numbers from a single or multi-valued element, each within the range (as :func:`number`)."""
+    items = _values(value)
     try:
         out = np.array([float(v) for v in items])
     except (TypeError, ValueError):
         raise DicomError(name, keyword, f"not numeric: {value!r}") from None
-    if out.size != count or not np.isfinite(out).all():
-        raise DicomError(name, keyword, f"expected {count} finite numbers, got {value!r}")
-    return out
+    if out.size != count:
+        raise DicomError(name, keyword, f"expected {count} numbers, got {out.size}: {_text(value)[:200]}")
+    return _checked(out, _text(value) if out.size <= 16 else f"{out.size} values", name, keyword, above, minimum,
+                    maximum, why)
 
 
 def date_time(ds: Dataset, name: str, dt_keyword: str | None, date_keyword: str, time_keyword: str) -> dt.datetime:

@@ -1,7 +1,9 @@
 """The SQLite store: one file, opened per unit of work, every write one transaction.
 
 Open with ``Store(path)`` (a context manager). The schema is migrated forward on
-open (``schema.MIGRATIONS``). Reads return pandas DataFrames whose column names
+open (``schema.MIGRATIONS``). A path that is not a store file (a directory, a device, not
+SQLite, truncated; missing, with ``create=False``) is refused naming it, creating nothing; a
+file without write permission opens read-only and refuses writes. Reads return pandas DataFrames whose column names
 carry units; dates come back as ``datetime64[ns]`` and flags as ``bool``.
 A rejected write raises :class:`StoreError` naming table, row, field and value,
 and leaves the file exactly as it was.
@@ -35,7 +37,7 @@ from prrt_core.errors import InputError, StoreError
 from prrt_core.paths import DATA_DIR
 from prrt_core.store import schema
 from prrt_core.store.access import Actor, require_editor
-from prrt_core.store.connection import connect, migrate, now_utc
+from prrt_core.store.connection import connect, database_file, migrate, now_utc
 from prrt_core.store.integrity import error_from
 from prrt_core.tables import Tables
 
@@ -80,14 +82,43 @@ def _records(rows: TableRows) -> list[dict[str, Any]]:
 class Store:
     """One open SQLite store. Use as a context manager; not shared across threads."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True):
+    def __init__(self, path: str | os.PathLike | None = None, *, migrate_schema: bool = True,
+                 create: bool = True):
+        """Open (``create``: or create) the store at ``path``; a file that is not a store is refused
+        with a :class:`StoreError` naming it, and nothing is created (``connection.database_file``).
+        A file without write permission opens read-only: reads work, writes are refused."""
         self.path = Path(path) if path is not None else default_path()
-        if os.fspath(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = connect(self.path)
-        self.db = sqlite_utils.Database(self.conn)
-        if migrate_schema:
-            migrate(self.conn)
+        self.read_only = database_file(self.path, create=create)
+        try:
+            if os.fspath(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = connect(self.path, read_only=self.read_only)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._refused(f"cannot be opened ({exc})") from None
+        try:
+            self._check_opened(migrate_schema)
+            self.db = sqlite_utils.Database(self.conn)
+            if migrate_schema:
+                migrate(self.conn)
+        except sqlite3.DatabaseError as exc:  # malformed pages; OperationalError: locked, I/O ...
+            self.conn.close()
+            damaged = not isinstance(exc, sqlite3.OperationalError)
+            raise self._refused(f"{'damaged or not a store' if damaged else 'cannot be used'} ({exc})") from None
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _refused(self, reason: str) -> StoreError:
+        return StoreError("database", "path", str(self.path), reason)
+
+    def _check_opened(self, migrate_schema: bool) -> None:
+        """Refuse another program's SQLite file, and a read-only file that needs migrating."""
+        version = self.schema_version
+        if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise self._refused("an SQLite database of another program (schema version 0, tables of its own)")
+        if self.read_only and migrate_schema and version < schema.SCHEMA_VERSION:
+            raise self._refused(f"read-only file at schema version {version}: migrating it to version "
+                                f"{schema.SCHEMA_VERSION} needs write access")
 
     def __enter__(self) -> Store:
         return self
@@ -174,6 +205,8 @@ class Store:
         """One IMMEDIATE transaction (savepoint when nested) written by ``actor``: all or nothing.
         Editors only."""
         require_editor(actor)
+        if self.read_only:
+            raise self._refused("read-only file: nothing can be written (make the file writable to change data)")
         if self.conn.in_transaction:
             with self.db.atomic():
                 yield self

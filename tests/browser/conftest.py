@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
-from tests.support import CHROMIUM, CHROMIUM_ARGS, streamlit_app
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_app
 
 
 @pytest.fixture
@@ -44,3 +53,65 @@ def page(browser):
     pg.set_default_timeout(60_000)  # generous: CI runs two workers on two cores
     yield pg
     context.close()
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """A running oidc-provider-mock: a real OpenID Connect provider on a loopback port.
+
+    ``url`` is also its issuer (the ``iss`` of its ID tokens). Its login form asks for a
+    ``sub``; :meth:`set_user` gives that subject the claims its ID token will carry.
+    """
+
+    url: str
+    log: Path
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.url}/.well-known/openid-configuration"
+
+    def set_user(self, sub: str, **claims) -> None:
+        """The claims (``email``, ``email_verified``, ``name``, ``groups``, …) of subject ``sub``."""
+        request = urllib.request.Request(f"{self.url}/users/{sub}", method="PUT", data=json.dumps(claims).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 204, response.status
+
+    def auth(self, client_id: str = "prrt-board") -> dict:
+        """An ``[auth]`` table for the app against this provider (``streamlit_app`` adds the redirect URI)."""
+        return {"cookie_secret": "browser-test-cookie-secret", "client_id": client_id,
+                "client_secret": "browser-test-client-secret", "server_metadata_url": self.metadata_url}
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory):
+    """``python -m oidc_provider_mock`` on a free 127.0.0.1 port, run in a temporary directory
+    (its log there too); ready once its discovery document answers, terminated afterwards."""
+    workdir = tmp_path_factory.mktemp("oidc")
+    port = free_port()
+    log = workdir / "oidc-provider.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"NO_COLOR": "1"})
+        try:
+            provider = OidcProvider(f"http://127.0.0.1:{port}", log)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(provider.metadata_url, timeout=2) as response:
+                        if json.load(response).get("issuer") == provider.url:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"oidc-provider-mock did not start; see {log}")
+                time.sleep(0.2)
+            yield provider
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from prrt_core.store import Store, backup
 from tests import support
 from tests.support import APP, editor
+from ui.text import md
 
 PAGE = "pages/data.py"
 AUTH = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-secret",
@@ -105,8 +108,9 @@ def test_delete_opens_a_confirmation_and_cancel_keeps_the_rows(fresh_demo_db, ap
     at.run()
     at.button(key="save_edits").click().run()
     text = at.warning[-1].value
-    assert text.startswith("Delete 1 row(s) from **patients**: NET-035. This also deletes ")
-    assert f"{n_cycles} cycles row(s)" in text  # the cascade is spelled out
+    # Keys are escaped markdown (ui.text.md); the table name is the only markup.
+    assert text.startswith(md("Delete 1 row(s) from ") + "**patients**" + md(": NET-035. This also deletes "))
+    assert md(f"{n_cycles} cycles row(s)") in text  # the cascade is spelled out
     at.button(key="cancel_delete").click().run()
     with Store(fresh_demo_db) as store:
         assert "NET-035" in set(store.read("patients")["patient_id"])
@@ -122,8 +126,8 @@ def test_delete_opens_a_confirmation_and_cancel_keeps_the_rows(fresh_demo_db, ap
 
 def test_viewer_sees_data_but_no_write_controls(fresh_demo_db, app_env):
     app_env(fresh_demo_db)
-    at = open_page({"is_logged_in": True, "email": "v@clinic.example", "name": "Dr V"})
-    assert at.sidebar.caption[-1].value == "Signed in as Dr V <v@clinic.example> (viewer)."
+    at = open_page({"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V"})
+    assert at.sidebar.caption[-1].value == f"Signed in as {md('Dr V <v@clinic.example>')} (viewer)."
     assert at.info[0].value == "Viewers cannot import."
     keys = {w.key for w in at.button} | {w.key for w in at.file_uploader}
     assert not keys & {"import_files", "save_edits", "restore_file", "reload_edits"}
@@ -132,7 +136,7 @@ def test_viewer_sees_data_but_no_write_controls(fresh_demo_db, app_env):
 
 def test_editor_signed_in_is_named_in_the_audit(fresh_demo_db, app_env):
     app_env(fresh_demo_db)
-    at = open_page({"is_logged_in": True, "email": "E@clinic.example", "name": "Dr E"})
+    at = open_page({"is_logged_in": True, "email": "E@clinic.example", "email_verified": True, "name": "Dr E"})
     at.file_uploader(key="import_files").upload("patients.csv", GOOD, "text/csv")
     at.run()
     at.button(key="import").click().run()
@@ -145,8 +149,8 @@ def test_not_signed_in_or_without_a_role_sees_nothing(fresh_demo_db, app_env):
     at = open_page({"is_logged_in": False})
     assert at.info[0].value == "Sign in to see and change the clinical record."
     assert at.button(key="sign_in") and len(at.tabs) == 0 and len(at.dataframe) == 0
-    at = open_page({"is_logged_in": True, "email": "stranger@mail.example", "name": "S"})
-    assert at.error[0].value.startswith("stranger@mail.example has no role here")
+    at = open_page({"is_logged_in": True, "email": "stranger@mail.example", "email_verified": True, "name": "S"})
+    assert at.error[0].value.startswith(md("stranger@mail.example") + " has no role here")
     assert len(at.tabs) == 0
 
 
@@ -160,20 +164,20 @@ def test_restore_refuses_a_bad_file_and_restores_a_backup(fresh_demo_db, app_env
     at = open_page()
     at.file_uploader(key="restore_file").upload("notes.csv", b"a,b\n", "text/csv")
     at.run()
-    assert at.error[0].value == ("Cannot restore notes.csv: not an SQLite database (a backup starts "
-                                 "with 'SQLite format 3')")
+    assert at.error[0].value == "Cannot restore " + md("notes.csv: not an SQLite database (a backup starts "
+                                                       "with 'SQLite format 3')")
     at.file_uploader(key="restore_file").set_value(("b.sqlite", data, "application/octet-stream"))
     at.run()
     at.button(key="restore").click().run()
     at.button(key="confirm_restore").click().run()
-    assert not at.exception and at.success[0].value.startswith("Restored from b.sqlite")
+    assert not at.exception and at.success[0].value.startswith("Restored from " + md("b.sqlite"))
     at.switch_page("pages/home.py").run()
     assert metrics(at)["Patients"] == "1"
 
 
 def test_sign_out_returns_to_the_sign_in_prompt(fresh_demo_db, app_env):
     app_env(fresh_demo_db)
-    at = open_page({"is_logged_in": True, "email": "e@clinic.example", "name": "Dr E"})
+    at = open_page({"is_logged_in": True, "email": "e@clinic.example", "email_verified": True, "name": "Dr E"})
     at.sidebar.button(key="sign_out").click().run()
     assert not at.exception
     assert at.info[0].value == "Sign in to see and change the clinical record."
@@ -193,7 +197,96 @@ def test_every_page_requires_a_role_when_sign_in_is_configured(fresh_demo_db, ap
         assert len(at.metric) == 0 and len(at.dataframe) == 0, page
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "v@clinic.example", "name": "Dr V"}
+    at.user = {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V"}
     at.run()
     assert metrics(at)["Patients"] == "35"  # a viewer reads
-    assert any("Signed in as Dr V <v@clinic.example> (viewer)" in c.value for c in at.sidebar.caption)
+    assert any(f"Signed in as {md('Dr V <v@clinic.example>')} (viewer)" in c.value for c in at.sidebar.caption)
+
+
+# ---- hardening: uploads released, the database path for editors only, external text escaped ----
+HOSTILE_CSV = "[click](https://evil.example).csv"  # a browser cannot send '/' in a name: a direct PUT can
+HOSTILE_BACKUP = "[click](https:evil.example).sqlite"
+
+
+def uploader(at: AppTest, label: str):
+    return next(u for u in at.file_uploader if u.label == label)
+
+
+def bodies(at: AppTest) -> list[str]:
+    """The markdown of every message, caption and text element on the page."""
+    return [e.value for kind in ("error", "warning", "info", "success", "caption", "markdown")
+            for e in getattr(at, kind)]
+
+
+def unescaped_link(markdown: str) -> bool:
+    return bool(re.search(r"(?<!\\)\]\(|(?<!\\)<https?|https?://", markdown))
+
+
+def test_imported_files_are_released_and_the_uploader_comes_back_empty(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_page()
+    at.file_uploader(key="import_files").upload("patients.csv", GOOD, "text/csv")
+    at.run()
+    at.button(key="import").click().run()
+    assert at.success[0].value == "Imported."
+    assert at.success[1].value == "Nothing to import: every row is already in the database."  # checked once more
+    files = uploader(at, "Files to import")
+    assert files.key != "import_files" and files.value == []  # a new, empty uploader: the file is released
+    assert "import_files" not in at.session_state
+    at.run()  # the check after the import is shown once; nothing of the file is kept
+    assert uploader(at, "Files to import").value == [] and not at.success
+
+
+def test_a_restored_backup_file_is_released(fresh_demo_db, app_env, tmp_path):
+    app_env(fresh_demo_db)
+    other = tmp_path / "other.sqlite"
+    with Store(other) as store:
+        store.insert({"patients": [{"patient_id": "R1", "sex": "M", "primary_site": "CUP",
+                                    "hypertension": 0, "diabetes": 0}]}, actor=editor("x"))
+    at = open_page()
+    at.file_uploader(key="restore_file").upload("b.sqlite", backup.backup_bytes(other), "application/octet-stream")
+    at.run()
+    at.button(key="restore").click().run()
+    at.button(key="confirm_restore").click().run()
+    assert at.success[0].value.startswith("Restored from " + md("b.sqlite"))
+    restore = uploader(at, "Restore from a backup")
+    assert restore.key != "restore_file" and restore.value is None
+
+
+def sidebar_text(at: AppTest) -> str:
+    return " ".join(c.value for c in at.sidebar.caption)
+
+
+def open_app(user: dict | None = None) -> AppTest:
+    """app.py as a first visit runs it (Home, with app.py's sidebar)."""
+    return support.open_page(secrets=AUTH if user is not None else None, user=user)
+
+
+def test_the_database_path_is_shown_to_editors_only(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    shown = f"Database: {md(fresh_demo_db)}"
+    assert shown in sidebar_text(open_app())  # single-user mode: the local editor
+    editor_claims = {"is_logged_in": True, "email": "e@clinic.example", "email_verified": True, "name": "Dr E"}
+    assert shown in sidebar_text(open_app(editor_claims))
+    for user in ({"is_logged_in": False},  # signed out
+                 {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V"},
+                 {"is_logged_in": True, "email": "nobody@mail.example", "email_verified": True, "name": "N"}):
+        at = open_app(user)
+        text = " ".join(bodies(at))
+        assert "Database:" not in text and fresh_demo_db.name not in text and md(fresh_demo_db.name) not in text
+
+
+def test_hostile_file_names_show_as_text(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_page()
+    at.file_uploader(key="import_files").upload(HOSTILE_CSV, GOOD, "text/csv")
+    at.run()
+    assert at.error[0].value.startswith("1 problem(s) found; nothing was written")
+    assert problem_table(at)["File"].tolist() == [HOSTILE_CSV]  # a table cell is text, not markdown
+    assert not [b for b in bodies(at) if unescaped_link(b)]
+    at.file_uploader(key="restore_file").upload(HOSTILE_BACKUP, b"a,b\n", "text/csv")
+    at.run()
+    refused = [e.value for e in at.error if e.value.startswith("Cannot restore")]
+    assert refused == ["Cannot restore " + md(f"{HOSTILE_BACKUP}: not an SQLite database (a backup starts "
+                                              "with 'SQLite format 3')")]
+    assert not [b for b in bodies(at) if unescaped_link(b)]

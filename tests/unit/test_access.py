@@ -1,4 +1,4 @@
-"""Access: roles from e-mail lists, the core refusing writes without an editor, the audit view."""
+"""Access: roles from e-mail lists and sign-in claims, the core refusing writes without an editor, the audit view."""
 
 from __future__ import annotations
 
@@ -8,8 +8,20 @@ import pandas as pd
 import pytest
 
 from prrt_core import importer
+from prrt_core.errors import ConfigError
 from prrt_core.store import Store, backup, schema
-from prrt_core.store.access import AccessDenied, Actor, Role, audit_log, require_editor, role_for
+from prrt_core.store.access import (
+    AccessDenied,
+    Actor,
+    Refusal,
+    Role,
+    SignIn,
+    audit_log,
+    normalise_address,
+    require_editor,
+    role_for,
+    sign_in,
+)
 from tests.support import editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
@@ -29,20 +41,101 @@ def test_require_editor():
         require_editor("editor")
 
 
+ISSUER = "https://login.clinic.example"
+
+
+def verified(email, **claims) -> dict:
+    """The claims of a sign-in whose provider vouches for ``email``."""
+    return {"email": email, "email_verified": True} | claims
+
+
 def test_roles_from_email_lists():
-    assert role_for("e@clinic.example", ROLES) is Role.EDITOR  # in both lists: editor
-    assert role_for(" V@CLINIC.EXAMPLE ", ROLES) is Role.VIEWER  # case and blanks ignored
-    assert role_for("stranger@gmail.example", ROLES) is None  # default: no access
-    assert role_for("stranger@gmail.example", ROLES | {"default": "viewer"}) is Role.VIEWER
-    assert role_for("", ROLES) is None and role_for(None, {}) is None
+    assert role_for(verified("e@clinic.example"), ROLES) is Role.EDITOR  # in both lists: editor
+    assert role_for(verified(" V@CLINIC.EXAMPLE "), ROLES) is Role.VIEWER  # case and outer blanks ignored
+    assert role_for(verified("stranger@gmail.example"), ROLES) is None  # default: no access
+    assert role_for(verified("stranger@gmail.example"), ROLES | {"default": "viewer"}) is Role.VIEWER
+    assert role_for(verified(""), ROLES) is None and role_for(None, {}) is None and role_for({}, ROLES) is None
     with pytest.raises(ValueError, match="default = 'editor'"):
-        role_for("x@y.z", {"default": "editor"})  # editors are only ever listed by address
+        role_for(verified("x@y.z"), {"default": "editor"})  # editors are only ever listed by address
     with pytest.raises(ValueError, match="unknown key 'admins'"):
-        role_for("x@y.z", {"admins": ["x@y.z"]})
+        role_for(verified("x@y.z"), {"admins": ["x@y.z"]})
     with pytest.raises(ValueError, match="must be a list"):
-        role_for("x@y.z", {"editors": "x@y.z"})
+        role_for(verified("x@y.z"), {"editors": "x@y.z"})
     with pytest.raises(ValueError, match="'bob' is not an e-mail address"):
-        role_for("x@y.z", {"viewers": ["bob"]})
+        role_for(verified("x@y.z"), {"viewers": ["bob"]})
+    with pytest.raises(TypeError, match="got str"):  # a bare address says nothing about verification
+        role_for("e@clinic.example", ROLES)
+
+
+def test_unverified_address_gets_no_role():
+    # The reported case: an unverified address with altered case and blanks was an editor.
+    claims = {"email": " E@CLINIC.Example ", "email_verified": False, "name": "Mallory"}
+    assert sign_in(claims, ROLES) == SignIn(None, "E@CLINIC.Example", Refusal.UNVERIFIED)
+    assert role_for(claims | {"email": "e@clinic.example"}, ROLES) is None
+    assert role_for(claims, ROLES | {"default": "viewer"}) is None  # not even the default role
+
+
+def test_missing_or_non_boolean_email_verified_counts_as_false():
+    for value in ("missing", None, "true", "True", 1, "yes", [True]):
+        claims = {"email": "e@clinic.example"}
+        if value != "missing":
+            claims["email_verified"] = value
+        assert sign_in(claims, ROLES).refusal is Refusal.UNVERIFIED, value
+
+
+def test_case_and_blank_variants():
+    # Case and blanks at either end are normalised; the normalised address must equal a listed one.
+    for variant in ("e@clinic.example", "E@CLINIC.EXAMPLE", "  e@Clinic.Example\t", "\ne@clinic.example\n"):
+        assert sign_in(verified(variant), ROLES) == SignIn(Role.EDITOR, variant.strip()), repr(variant)
+    # Blanks, control and format characters inside are refused, not removed.
+    for variant in ("e @clinic.example", "e@clinic .example", "e\t@clinic.example", "e@clinic.exa\nmple",
+                    "e\x00@clinic.example", "e@clinic.example\x00", "e\u200b@clinic.example",
+                    "e@clinic.example\u202e", "e\u00a0@clinic.example"):
+        assert sign_in(verified(variant), ROLES) == SignIn(None, "", Refusal.MALFORMED), repr(variant)
+    # Characters that fold or normalise to ASCII would match an address they are not.
+    for variant in ("\u212a@clinic.example",  # Kelvin sign: casefold is "k"
+                    "e@clinic.exam\u017fple",  # long s: casefold is "s"
+                    "\uff45@clinic.example"):  # fullwidth e: NFKC is "e"
+        assert sign_in(verified(variant), ROLES | {"editors": ["k@clinic.example", "e@clinic.example",
+                                                              "e@clinic.examsple"]}).refusal is Refusal.MALFORMED
+    # Not an address: no "@", two of them, an empty side, not text.
+    for variant in ("e", "e@clinic@example", "@clinic.example", "e@", 42, ["e@clinic.example"]):
+        assert sign_in(verified(variant), ROLES).refusal is Refusal.MALFORMED, repr(variant)
+    assert sign_in({"email_verified": True}, ROLES).refusal is Refusal.NO_EMAIL
+    assert sign_in(verified("   "), ROLES).refusal is Refusal.NO_EMAIL
+    assert normalise_address(" A.B@Clinic.Example ") == "a.b@clinic.example"
+
+
+def test_listed_addresses_are_checked_like_claims():
+    with pytest.raises(ConfigError, match="'e @clinic.example' is not an e-mail address"):
+        role_for(verified("x@clinic.example"), {"editors": ["e @clinic.example"]})
+    with pytest.raises(ConfigError, match="is not an e-mail address"):
+        role_for(verified("x@clinic.example"), {"viewers": ["\u212a@clinic.example"]})
+
+
+def test_wrong_issuer_gets_no_role():
+    roles = ROLES | {"issuer": ISSUER}
+    for iss in (None, "https://evil.example", ISSUER + "/", ISSUER.upper(), " " + ISSUER, ["https://login.clinic.example"]):
+        claims = verified("e@clinic.example")
+        if iss is not None:
+            claims["iss"] = iss
+        assert sign_in(claims, roles) == SignIn(None, "", Refusal.WRONG_ISSUER), iss
+    # The issuer is checked before anything else: a foreign token's other claims mean nothing.
+    assert sign_in({"iss": "https://evil.example", "email": "e @x"}, roles).refusal is Refusal.WRONG_ISSUER
+
+
+def test_right_issuer_gives_the_listed_role():
+    roles = ROLES | {"issuer": ISSUER}
+    assert sign_in(verified("e@clinic.example", iss=ISSUER), roles) == SignIn(Role.EDITOR, "e@clinic.example")
+    assert role_for(verified("v@clinic.example", iss=ISSUER), roles) is Role.VIEWER
+    assert sign_in(verified("x@clinic.example", iss=ISSUER), roles).refusal is Refusal.NOT_LISTED
+    # The right issuer does not excuse an unverified address.
+    assert sign_in({"email": "e@clinic.example", "iss": ISSUER}, roles).refusal is Refusal.UNVERIFIED
+    # Without an issuer set, any iss is accepted (Streamlit's Authlib checks it against the metadata).
+    assert role_for(verified("e@clinic.example", iss="https://other.example"), ROLES) is Role.EDITOR
+    for bad in ("", " https://login.clinic.example", 42, [ISSUER]):
+        with pytest.raises(ConfigError, match="issuer"):
+            role_for(verified("e@clinic.example", iss=ISSUER), ROLES | {"issuer": bad})
 
 
 def test_store_refuses_every_write_of_a_viewer_and_writes_nothing(tmp_path):

@@ -265,13 +265,14 @@ def test_non_dicom_file_is_refused_by_name(tmp_path, nm_folder):
 
 def test_a_malformed_number_is_refused_naming_the_file_not_a_traceback(tmp_path, nm_folder):
     # RescaleSlope (DS) "36.84810898" (the phantom's) rewritten in place as "36.8481089x": pydicom
-    # raises ValueError on reading it; the study must be refused naming the file, never a traceback.
+    # keeps the invalid string (with a warning); the study must be refused naming the file and the
+    # tag (tags.number), never a traceback.
     folder = _copy(nm_folder, tmp_path / "s")
     target = folder / "spect_tp1"
     raw = target.read_bytes()
     assert raw.count(b"36.84810898") == 1
     target.write_bytes(raw.replace(b"36.84810898", b"36.8481089x"))
-    with pytest.raises(DicomError, match=r"s/spect_tp1: a value could not be read \(ValueError"):
+    with pytest.raises(DicomError, match=r"s/spect_tp1: RescaleSlope \(0028,1053\): is '36.8481089x': not a number$"):
         dicom.read_study(folder)
 
 

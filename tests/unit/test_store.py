@@ -9,6 +9,7 @@ import pytest
 
 from prrt_core.store import Store, StoreError, migrate, schema
 from tests.support import editor
+from ui.text import md
 
 PATIENT = {"patient_id": "P001", "sex": "F", "age_at_first_prrt_years": 61,
            "primary_site": "small intestine", "tumour_grade": "G2", "ki67_pct": 4.0,
@@ -168,3 +169,87 @@ def test_dataframe_rows_with_nan_and_timestamps_are_stored_as_null_and_iso(store
     store.insert({"labs": labs}, actor=editor("t"))
     raw = store.conn.execute("SELECT lab_date, hb_g_dl FROM labs ORDER BY lab_date").fetchall()
     assert raw == [("2021-03-01", 12.1), ("2021-04-01", None)]
+
+
+# ---- opening a path that is not a store (the command line and the app share these checks) ----
+def not_a_store(tmp_path, kind: str):
+    if kind == "directory":
+        (path := tmp_path / "folder").mkdir()
+    elif kind == "text file":
+        (path := tmp_path / "notes.txt").write_text("hello\n")
+    elif kind == "truncated":
+        with Store(full := tmp_path / "full.sqlite") as store:
+            store.insert({"patients": [PATIENT]}, actor=editor("t"))
+        data = full.read_bytes()
+        (path := tmp_path / "truncated.sqlite").write_bytes(data[: len(data) // 2])
+        full.unlink()
+    elif kind == "another program's database":
+        sqlite3.connect(path := tmp_path / "other.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    else:
+        path = tmp_path / "/dev/null"
+    return path
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("directory", "is a directory, not a database file"),
+    ("text file", "not an SQLite database"),
+    ("truncated", "truncated SQLite file"),
+    ("/dev/null", "is not a regular file"),
+    ("another program's database", "an SQLite database of another program"),
+])
+def test_a_path_that_is_not_a_store_is_refused_naming_it_and_nothing_is_created(tmp_path, kind, reason):
+    path = not_a_store(tmp_path, kind)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for create in (True, False):
+        with pytest.raises(StoreError, match=reason) as info:
+            Store(path, create=create)
+        assert (info.value.table, info.value.field, info.value.value) == ("database", "path", str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_missing_or_empty_file_is_created_only_when_asked(tmp_path):
+    with pytest.raises(StoreError, match="no such database file"):
+        Store(tmp_path / "sub" / "missing.sqlite", create=False)
+    assert list(tmp_path.iterdir()) == []
+    (empty := tmp_path / "empty.sqlite").touch()
+    with pytest.raises(StoreError, match="empty file, not a database"):
+        Store(empty, create=False)
+    with Store(empty) as store:  # create: SQLite makes an empty file a new database
+        assert store.schema_version == schema.SCHEMA_VERSION
+
+
+def test_a_read_only_file_opens_read_only_and_refuses_writes(tmp_path):
+    path = tmp_path / "ro.sqlite"
+    with Store(path) as store:
+        store.insert({"patients": [PATIENT]}, actor=editor("t"))
+        store.conn.execute("PRAGMA journal_mode = DELETE")
+    path.chmod(0o444)  # no write permission for anyone (root included: the mode is the intent)
+    data = path.read_bytes()
+    with Store(path) as store:
+        assert store.read_only and store.read("patients")["patient_id"].tolist() == ["P001"]
+        with pytest.raises(StoreError, match="read-only file: nothing can be written"):
+            store.insert({"patients": [PATIENT | {"patient_id": "P002"}]}, actor=editor("t"))
+    assert path.read_bytes() == data and data[18:20] == b"\x01\x01"  # rollback journal kept: no WAL switch
+    assert [p.name for p in tmp_path.iterdir()] == ["ro.sqlite"]
+    conn = sqlite3.connect(old := tmp_path / "v1.sqlite")
+    migrate(conn, target=1)
+    conn.close()
+    old.chmod(0o444)
+    with pytest.raises(StoreError, match="read-only file at schema version 1: migrating it to version 2 needs write"):
+        Store(old)
+
+
+@pytest.mark.parametrize("kind, reason", [("directory", "is a directory, not a database file"),
+                                          ("text file", "not an SQLite database"),
+                                          ("/dev/null", "is not a regular file")])
+def test_the_app_shows_one_message_for_a_database_that_is_not_one(tmp_path, app_env, kind, reason):
+    from tests.support import open_page
+
+    path = not_a_store(tmp_path, kind)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    app_env(path)
+    at = open_page()  # no uncaught exception
+    message = at.error[0].value  # single-user mode: the local user is an editor and sees the path
+    assert len(at.error) == 1 and message.startswith(f"Cannot open the database {md(f'{path}: {reason}')}")
+    assert not at.title  # no page ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

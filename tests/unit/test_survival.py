@@ -1,4 +1,4 @@
-"""Kaplan–Meier summaries and endpoints (prrt_core.survival).
+"""Kaplan–Meier summaries and endpoints (prrt_core.clinical.survival and .endpoints).
 
 Reference results:
 - Freireich et al., Blood 1963;21:699 6-MP leukaemia remission data (weeks), as
@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from prrt_core.clinical import survival as surv
+from prrt_core.clinical.dates import DAYS_PER_MONTH
 
 # Freireich 1963 6-MP arm: times in weeks, 1 = relapse, 0 = censored (21 patients).
 SIXMP_T = [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35]
@@ -221,7 +222,7 @@ def cohort():
 def test_endpoints(cohort):
     cycles, events, assessments = cohort
     ep = surv.endpoints(cycles, events, assessments).set_index("patient_id")
-    m = surv.DAYS_PER_MONTH
+    m = DAYS_PER_MONTH
     assert m == 30.4375
     # A: PFS-initial 2015-01-01 -> 2018-10-01 (1369 d), event; PFS-salvage 2019-01-01 -> 2019-09-01
     # (243 d), event; alive: OS censored at last contact 2020-03-01 (1886 d, 2016 and 2020 are
@@ -260,7 +261,7 @@ def test_endpoints_feed_km_summary(cohort):
     # Salvage patients A (7.98 mo, event) and C (11.99 mo, event): S = 1/2 on [7.98, 11.99),
     # so the median is the midpoint of that flat, (243 + 365) / 2 days.
     assert s["n"] == 2 and s["events"] == 2
-    assert s["median"] == pytest.approx((243 + 365) / 2 / surv.DAYS_PER_MONTH)
+    assert s["median"] == pytest.approx((243 + 365) / 2 / DAYS_PER_MONTH)
 
 
 def test_endpoints_reject_contradictions(cohort):

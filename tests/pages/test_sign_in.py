@@ -1,0 +1,70 @@
+"""Sign-in claims through AppTest: only a verified, well-formed, listed address (from the pinned
+issuer, when one is set) gets a role; a refused sign-in is told why and sees no patient data."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests import support
+from ui.text import md
+
+ISSUER = "https://login.clinic.example"
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-secret",
+        "client_id": "id", "client_secret": "secret",
+        "server_metadata_url": f"{ISSUER}/.well-known/openid-configuration"}
+ROLES = {"editors": ["e@clinic.example"], "viewers": ["v@clinic.example"]}
+HOSTILE_NAME = "[Re-verify your account](https://evil.example) <b>x</b>"
+
+
+def open_app(user: dict, **roles) -> AppTest:
+    return support.open_page(secrets={"auth": AUTH, "prrt": {"roles": ROLES | roles}},
+                             user={"is_logged_in": True} | user)
+
+
+def shows_no_patient_data(at: AppTest) -> bool:
+    return not at.metric and not at.dataframe and not at.tabs
+
+
+def test_unverified_address_with_altered_case_and_blanks_sees_nothing(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_app({"email": " E@Clinic.Example ", "email_verified": False, "name": HOSTILE_NAME})
+    assert shows_no_patient_data(at)
+    assert [e.value for e in at.error] == [
+        r"E@Clinic\.Example has no role here: the identity provider does not confirm that the e-mail "
+        "address is verified (`email_verified`)."]
+    assert not any("Signed in as" in c.value for c in at.sidebar.caption)
+    assert at.button(key="sign_out")  # to sign in with another account
+    at = open_app({"email": "e@clinic.example", "name": "Dr E"})  # email_verified missing
+    assert shows_no_patient_data(at) and "`email_verified`" in at.error[0].value
+
+
+def test_malformed_or_url_like_address_is_refused_without_echoing_it(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_app({"email": "e\u202e @clinic.example", "email_verified": True})
+    assert shows_no_patient_data(at)
+    assert at.error[0].value == ("This sign-in has no role here: the e-mail address sent by the identity "
+                                 "provider contains blanks, control characters or look-alike characters.")
+    # Well formed but not plain: not echoed either (Streamlit's markdown would link the URL).
+    at = open_app({"email": "https://evil.example/@x.example", "email_verified": True})
+    assert shows_no_patient_data(at) and at.error[0].value.startswith("This sign-in has no role here: ask")
+
+
+def test_verified_editor_reads_and_claims_are_shown_escaped(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_app({"email": " E@Clinic.Example ", "email_verified": True, "name": HOSTILE_NAME})
+    assert {m.label: m.value for m in at.metric}["Patients"] == "35"
+    caption = next(c.value for c in at.sidebar.caption if "Signed in as" in c.value)
+    assert caption == f"Signed in as {md(HOSTILE_NAME + ' <E@Clinic.Example>')} (editor)."
+    assert md("[Re-verify your account](https://evil.example) <b>") in caption  # no link, no HTML
+
+
+def test_issuer_pin(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    claims = {"email": "v@clinic.example", "email_verified": True, "name": "Dr V"}
+    at = open_app(claims | {"iss": "https://evil.example"}, issuer=ISSUER)
+    assert shows_no_patient_data(at)
+    assert at.error[0].value == ("This sign-in has no role here: it did not come from the identity provider "
+                                 "set as `issuer` in `[prrt.roles]`.")
+    at = open_app(claims | {"iss": ISSUER}, issuer=ISSUER)
+    assert {m.label: m.value for m in at.metric}["Patients"] == "35"
+    assert any(c.value == r"Signed in as Dr V \<v@clinic\.example\> (viewer)." for c in at.sidebar.caption)
