@@ -30,7 +30,7 @@ def test_unverified_address_with_altered_case_and_blanks_sees_nothing(fresh_demo
     at = open_app({"email": " E@Clinic.Example ", "email_verified": False, "name": HOSTILE_NAME})
     assert shows_no_patient_data(at)
     assert [e.value for e in at.error] == [
-        r"E@Clinic\.Example has no role here: the identity provider does not confirm that the e-mail "
+        f"{md('E@Clinic.Example')} has no role here: the identity provider does not confirm that the e-mail "
         "address is verified (`email_verified`)."]
     assert not any("Signed in as" in c.value for c in at.sidebar.caption)
     assert at.button(key="sign_out")  # to sign in with another account
@@ -67,4 +67,4 @@ def test_issuer_pin(fresh_demo_db, app_env):
                                  "set as `issuer` in `[prrt.roles]`.")
     at = open_app(claims | {"iss": ISSUER}, issuer=ISSUER)
     assert {m.label: m.value for m in at.metric}["Patients"] == "35"
-    assert any(c.value == r"Signed in as Dr V \<v@clinic\.example\> (viewer)." for c in at.sidebar.caption)
+    assert any(c.value == f"Signed in as {md('Dr V <v@clinic.example>')} (viewer)." for c in at.sidebar.caption)
