@@ -86,7 +86,7 @@ with st.container(horizontal=True):
 if run:
     bar = st.progress(0.0, text="Reading files")
     try:
-        result = study_dose.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **inputs)
+        result = study_dose.analyse(files, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=md(m)), **inputs)
     except InputError as exc:
         st.session_state.pop("dosimetry_result", None)
         st.error(f"Nothing was computed or stored. {md(exc)}")  # names the file

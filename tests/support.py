@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -100,32 +100,46 @@ def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> It
         secrets_path = log_dir / f"secrets-{port}.toml"
         secrets_path.write_text(toml_text(secrets))
         options = ["--secrets.files", str(secrets_path)]
+    command = [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options]
+    url = f"http://127.0.0.1:{port}"
+    with running(command, env=env, log_path=log_path, ready=lambda: answers(url), what="streamlit"):
+        yield url
+
+
+def answers(url: str) -> bool:
+    """Whether a Streamlit server at ``url`` says ``ok`` on ``/_stcore/health``."""
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running(command: list[str], *, env: Mapping[str, str], log_path: Path, ready: Callable[[], bool],
+            what: str, cwd: Path = REPO, timeout_s: float = 60) -> Iterator[subprocess.Popen]:
+    """Start a server process (loopback only), wait until ``ready()``; terminate it afterwards.
+
+    Its output goes to ``log_path``; a process that exits or is not ready in ``timeout_s`` fails
+    the test naming the log.
+    """
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", APP,
-             "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
         try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.read().decode().strip() == "ok":
-                            break
-                except OSError:
-                    pass
+            deadline = time.monotonic() + timeout_s
+            while not ready():
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                    raise RuntimeError(f"{what} did not start; see {log_path}")
                 time.sleep(0.3)
-            yield url
+            yield process
         finally:
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def visit(page, url: str, heading: str) -> None:

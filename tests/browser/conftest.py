@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_app
+from tests.support import CHROMIUM, CHROMIUM_ARGS, free_port, running, streamlit_app
 
 
 @pytest.fixture
@@ -90,28 +88,16 @@ def oidc_provider(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("oidc")
     port = free_port()
     log = workdir / "oidc-provider.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=os.environ | {"NO_COLOR": "1"})
+    provider = OidcProvider(f"http://127.0.0.1:{port}", log)
+
+    def ready() -> bool:
         try:
-            provider = OidcProvider(f"http://127.0.0.1:{port}", log)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(provider.metadata_url, timeout=2) as response:
-                        if json.load(response).get("issuer") == provider.url:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"oidc-provider-mock did not start; see {log}")
-                time.sleep(0.2)
-            yield provider
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            with urllib.request.urlopen(provider.metadata_url, timeout=2) as response:
+                return json.load(response).get("issuer") == provider.url
+        except OSError:
+            return False
+
+    command = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, env=os.environ | {"NO_COLOR": "1"}, log_path=log, ready=ready, what="oidc-provider-mock",
+                 cwd=workdir, timeout_s=30):
+        yield provider

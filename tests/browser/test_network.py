@@ -19,7 +19,6 @@ import ipaddress
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -35,7 +34,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support import APP, REPO, free_port, streamlit_app
+from tests.support import APP, answers, free_port, running, streamlit_app
 from ui.text import WORD_JOINER
 
 pytestmark = pytest.mark.browser
@@ -70,31 +69,12 @@ def shipped(db: Path, log_dir: Path, *options: str, host: str = "127.0.0.1") -> 
     """``streamlit run app.py`` with .streamlit/config.toml as shipped: unlike streamlit_app, no
     ``--server.address`` unless ``options`` give one (then ``host`` is where it answers)."""
     port = free_port()
-    log_path = log_dir / f"shipped-{port}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true",
-                                    "--server.port", str(port), "--browser.gatherUsageStats", "false", *options],
-                                   cwd=REPO, env=os.environ | {"PRRT_DB": str(db)}, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        try:
-            url = f"http://{host}:{port}"
-            if not wait_for(lambda: answers(url), timeout=60) or process.poll() is not None:
-                raise RuntimeError(f"streamlit did not start; see {log_path}")
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
+    url = f"http://{host}:{port}"
+    command = [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+               "--browser.gatherUsageStats", "false", *options]
+    with running(command, env=os.environ | {"PRRT_DB": str(db)}, log_path=log_dir / f"shipped-{port}.log",
+                 ready=lambda: answers(url), what="streamlit"):
+        yield url
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
