@@ -9,6 +9,7 @@ tone to their own look.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,12 +56,12 @@ def limit_text(limit: LimitStatus) -> str:
     return text if limit.complete else text + ", some cycles without dosimetry"
 
 
-class Facts:
+class Facts(ABC):
     """Base of the facts dataclasses: text fields, each shown under ``label(field)``."""
 
+    @abstractmethod
     def labels(self) -> dict[str, str]:
         """Field name -> display label (units in it), in display order."""
-        raise NotImplementedError
 
     def label(self, name: str) -> str:
         return self.labels()[name]
