@@ -157,3 +157,15 @@ def navigate(page, link: str, heading: str) -> None:
 def editor(name: str = "test") -> Actor:
     """A writer for tests: an editor named ``name`` (the audit log records it)."""
     return Actor(name, Role.EDITOR, "system")
+
+
+def child_at_marker(code: str, marker: Path, timeout_s: float = 60) -> subprocess.Popen:
+    """Run ``python -c code`` from the repository and wait until it has written ``marker`` (the
+    point where a test kills or interrupts it); a child that exits first fails with its stderr."""
+    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, cwd=REPO)
+    deadline = time.monotonic() + timeout_s
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, f"the child did not reach {marker.name} in {timeout_s:g} s"
+        time.sleep(0.05)
+    return child

@@ -9,13 +9,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
 from prrt_core import importer
 from prrt_core.store import Store, StoreError, schema
-from tests.support import REPO, editor
+from tests.support import REPO, child_at_marker, editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
 
@@ -153,14 +152,7 @@ def test_import_killed_during_its_transaction_leaves_the_database_as_before(db, 
     before, marker = counts(db), tmp_path / "marker"
     with Store(db) as store:
         revision = store.revision
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(marker=str(marker),
-                                                                  db=str(db), labs=str(labs))],
-                             stderr=subprocess.PIPE, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    child = child_at_marker(CHILD.format(marker=str(marker), db=str(db), labs=str(labs)), marker)
     # While the child holds the write lock, a writer that will not wait is refused ...
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         can_write_immediately(db)

@@ -14,17 +14,14 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 
 from prrt_core.store import Store, backup, connection, schema
 from prrt_core.store.access import Actor, Role
 from prrt_core.store.backup import BackupError
-from tests.support import REPO, editor
+from tests.support import child_at_marker, editor
 
 EDITOR = Actor("dr_e", Role.EDITOR, "oidc")
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "lung", "hypertension": 0, "diabetes": 0}
@@ -204,14 +201,8 @@ def test_a_restore_killed_at_any_step_leaves_the_old_or_the_complete_new_databas
     with Store(live) as store:
         revision = store.revision
     marker = tmp_path / "marker"
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(module=module, name=name, marker=str(marker),
-                                                                 backup=str(good), db=str(live))],
-                             stderr=subprocess.PIPE, cwd=REPO)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read().decode()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    child = child_at_marker(CHILD.format(module=module, name=name, marker=str(marker), backup=str(good),
+                                         db=str(live)), marker)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     child.stderr.close()
