@@ -70,6 +70,7 @@ def test_unverified_address_signs_in_but_sees_no_patient_data(signed_app, page):
     # escaped, shown as typed (an invisible word joiner after '@' keeps it from being a mailto: link)
     assert page.get_by_text(f"Physicist@{WORD_JOINER}CLINIC.example has no role here").count() == 1
     assert page.locator('a[href^="mailto:"]').count() == 0
+    page.get_by_role("button", name="Sign out").wait_for()  # drawn after the message: wait, then count
     assert page.get_by_role("button", name="Sign out").count() == 1
     assert page.get_by_text("Signed in as").count() == 0
     assert page.locator('[data-testid="stMetric"]').count() == 0
