@@ -1,4 +1,4 @@
-"""The clinical record as one typed value: the seven tables of a store, or of some of its patients
+"""The clinical record as one typed value: the ten tables of a store, or of some of its patients
 or dates. The store returns it (``Store.read_all``); every domain function takes it.
 
 ``Tables`` is the one way to restrict the record: ``for_patients(ids)`` keeps those patients'
@@ -18,10 +18,13 @@ import pandas as pd
 from prrt_core.errors import InputError
 
 # Clinical tables in dependency order (a parent before its children).
-TABLE_NAMES = ("patients", "cycles", "dosimetry", "labs", "assessments", "events", "performance_status")
+TABLE_NAMES = ("patients", "cycles", "dosimetry", "labs", "assessments", "events", "performance_status",
+               "ssa_administrations", "findings", "board_decisions")
 # The column that dates a row of each dated table ("what was known on a date").
 DATE_COLUMN = {"cycles": "cycle_date", "labs": "lab_date", "assessments": "assessment_date",
-               "events": "event_date", "performance_status": "status_date"}
+               "events": "event_date", "performance_status": "status_date",
+               "ssa_administrations": "administration_date", "findings": "finding_date",
+               "board_decisions": "board_date"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +38,9 @@ class Tables:
     assessments: pd.DataFrame
     events: pd.DataFrame
     performance_status: pd.DataFrame
+    ssa_administrations: pd.DataFrame
+    findings: pd.DataFrame
+    board_decisions: pd.DataFrame
 
     NAMES: ClassVar[tuple[str, ...]] = TABLE_NAMES
 

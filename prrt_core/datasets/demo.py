@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core.clinical.dates import DAYS_PER_MONTH
-from prrt_core.datasets import demo_records
+from prrt_core.datasets import demo_eligibility, demo_records
 from prrt_core.datasets.demo_courses import COURSE_COUNTS_35, SALVAGE_CYCLES_35, draw, draw_within, survival_times
 from prrt_core.errors import InputError
 from prrt_core.paths import DATA_DIR
@@ -120,8 +120,13 @@ def generate(n_patients: int = DEFAULT_N_PATIENTS, seed: int = DEFAULT_SEED) -> 
                                            progression1, progression2, end, t)
     events = demo_records.events(ids, course, progression1, progression2, end, t)
     performance = demo_records.performance(rng, ids, initial_start, salvage_start)
+    patients = demo_eligibility.body(seed, patients)
+    labs["egfr_equation"] = np.where(labs["egfr_ml_min_173m2"].notna(), "CKD-EPI 2021", None)
+    ssa = demo_eligibility.ssa_administrations(seed, cycles, pd.Series(salvage_start, index=ids))
     tables = Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=assessments,
-                    events=events, performance_status=performance)
+                    events=events, performance_status=performance, ssa_administrations=ssa,
+                    findings=demo_eligibility.findings(patients, cycles),
+                    board_decisions=pd.DataFrame(columns=["patient_id", "record_number"]))
     return DemoTables(tables, pd.Series(course, index=ids, name="course"))
 
 

@@ -4,17 +4,19 @@ per column. Dates are ISO ``YYYY-MM-DD``; identifying columns (names, birth date
 refused, never stored."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from prrt_core.importer.decisions import decision_rules
 from prrt_core.importer.files import RawTable
 from prrt_core.importer.problems import problem, problems_where
 from prrt_core.importer.spec import (
     EXAMPLE_PATIENT_ID,
-    MAX_TEXT_CHARS,
+    MAX_JSON_CHARS,
     TABLES,
     ColumnKind,
     ColumnSpec,
@@ -24,6 +26,7 @@ from prrt_core.importer.spec import (
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+_UTC_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
 _ID = r"[A-Za-z0-9_-]{1,32}"  # schema.py: length 1-32, NOT GLOB '*[^A-Za-z0-9_-]*'
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _IDENTIFYING = {"name", "first_name", "last_name", "surname", "given_name", "full_name",
@@ -131,6 +134,18 @@ def _parse_column(col: ColumnSpec, unit: Unit | None, texts: pd.Series, source: 
         problems += problems_where(source, texts, ~empty & ~iso, name, "not a date: write YYYY-MM-DD")
         problems += problems_where(source, texts, iso & days.isna(), name, "no such calendar date")
         return days.dt.strftime("%Y-%m-%d").astype(object).where(days.notna(), None), problems
+    if col.kind == ColumnKind.TIMESTAMP:
+        form = _match(texts, _UTC_TIME)
+        when = pd.to_datetime(texts.where(form), format="%Y-%m-%dT%H:%M:%SZ", errors="coerce")
+        problems += problems_where(source, texts, ~empty & ~form, name, "not a UTC time: write "
+                                   "YYYY-MM-DDTHH:MM:SSZ")
+        problems += problems_where(source, texts, form & when.isna(), name, "no such date or time")
+        return texts.where(form & when.notna(), None).astype(object), problems
+    if col.kind == ColumnKind.JSON:
+        bad = ~empty & ~texts.map(_json_object)
+        problems += problems_where(source, texts, bad, name, col.allowed() + " (strict JSON: no NaN or "
+                                   "Infinity)")
+        return texts.where(~empty & ~bad, None).astype(object), problems
     if col.kind == ColumnKind.BOOL:
         key = texts.str.casefold()
         truth = key.map({"1": 1, "1.0": 1, "true": 1, "yes": 1, "y": 1,
@@ -144,16 +159,31 @@ def _parse_column(col: ColumnSpec, unit: Unit | None, texts: pd.Series, source: 
     # id and free text
     bad = texts.str.contains(_CONTROL, regex=True).fillna(False).astype(bool)
     problems += problems_where(source, texts, bad, name, "contains control characters")
-    long = texts.str.len() > (32 if col.kind == ColumnKind.ID else MAX_TEXT_CHARS)
+    long = texts.str.len() > (32 if col.kind == ColumnKind.ID else col.max_chars)
     if col.kind == ColumnKind.ID:
         invalid = ~empty & ~bad & ~_match(texts, _ID)
         problems += problems_where(source, texts, invalid, name, "not a pseudonymous id: " + col.allowed())
         bad |= invalid
     else:
-        problems += problems_where(source, texts, long, name, f"longer than {MAX_TEXT_CHARS} characters")
+        problems += problems_where(source, texts, long, name, f"longer than {col.max_chars} characters")
         bad |= long
     values = texts.where(~empty & ~bad, None if col.empty is None else col.empty)
     return values.where(~bad, None).astype(object), problems
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(text: str) -> bool:
+    """True for a strict JSON object of at most MAX_JSON_CHARS characters (json.loads alone
+    accepts NaN and Infinity)."""
+    if len(text) > MAX_JSON_CHARS:
+        return False
+    try:
+        return isinstance(json.loads(text, parse_constant=_refuse_constant), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _match(texts: pd.Series, pattern: str) -> pd.Series:
@@ -176,6 +206,8 @@ def _row_rules(spec: TableSpec, typed: pd.DataFrame, texts: pd.DataFrame, source
                                    "required for a progression: initial or salvage")
         problems += problems_where(source, texts["phase"], typed["event_type"].notna() & ~progression
                                    & has_phase, "phase", "only a progression has a phase: leave it empty")
+    if spec.name == "board_decisions":
+        problems += decision_rules(typed, texts, source)
     if spec.name == "performance_status":
         given = [typed[c].notna() for c in ("ecog", "karnofsky_pct") if c in typed]
         none = ~np.logical_or.reduce(given) if given else pd.Series(True, index=typed.index)

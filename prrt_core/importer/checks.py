@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from prrt_core.importer.cells import Typed
+from prrt_core.importer.decisions import decision_checks
 from prrt_core.importer.natural import joined_keys
 from prrt_core.importer.problems import problem
 from prrt_core.importer.spec import TABLES, TableSpec
@@ -76,6 +77,7 @@ def cross_checks(merged: dict[str, pd.DataFrame], inputs: Mapping[str, Typed], *
     problems += _cycle_order(merged["cycles"])
     problems += _assessment_order(merged["assessments"])
     problems += _after_death(merged)
+    problems += decision_checks(merged["board_decisions"])
     return problems
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from prrt_core.errors import ImportRejected
@@ -27,8 +28,14 @@ log = logging.getLogger(__name__)
 
 def editable_frame(tables: Tables, table: str,
                    patient_id: str | None = None) -> pd.DataFrame:
-    """One table in import form for ``st.data_editor``: dates as datetime, flags as bool,
-    internal key in ``_pk``, index = row number from 1."""
+    """One table in import form for ``st.data_editor``: dates as ISO text (``YYYY-MM-DD``), flags
+    as bool, internal key in ``_pk``, index = row number from 1.
+
+    Dates are text, not datetime: whatever is typed (``21-01-01``, ``0001-01-01``) then reaches the
+    import's cell rules and comes back as a problem naming the cell. In a datetime column a year
+    pandas cannot hold in nanoseconds (before 1677 or after 2262) stops st.data_editor itself
+    (streamlit 1.67 assigns it into the column: pandas raises AssertionError), before any check.
+    """
     spec = TABLES[table]
     frame = natural_frames(tables)[table]
     if patient_id is not None:
@@ -36,7 +43,8 @@ def editable_frame(tables: Tables, table: str,
     frame = frame.sort_values(list(spec.key), kind="stable")
     for col in spec.columns:
         if col.kind == ColumnKind.DATE:
-            frame[col.name] = pd.to_datetime(frame[col.name])
+            text = frame[col.name].map(cell_text).astype(object)
+            frame[col.name] = text.where(text != "", None)
         elif col.kind == ColumnKind.BOOL:
             frame[col.name] = frame[col.name].astype("boolean")
     frame.index = pd.RangeIndex(1, len(frame) + 1)
@@ -46,24 +54,15 @@ def editable_frame(tables: Tables, table: str,
 def _edit_plan(store: Store, table: str, original: pd.DataFrame, edited: pd.DataFrame) -> Plan:
     """The plan of an edit, or the problems of its new and changed rows, including rows someone
     else changed or deleted since ``original`` was read."""
-    spec, source = TABLES[table], f"{table} (editor)"
+    spec, source = TABLES[table], _source(table)
     store_nat = store_frames(store)
     current = store_nat[table]
     columns = [c.name for c in spec.columns]
 
-    def typed_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
-        cells = frame[columns].apply(lambda s: s.map(cell_text)).astype(object)
-        cells.columns = range(len(columns))
-        raw = RawTable(table, source, columns, clean_text(cells))
-        t, found = parse_table(raw)
-        pks = frame["_pk"].reindex(t.frame["_row"].to_numpy())
-        t.frame["_pk"] = pd.Series([pk_of(v) for v in pks], index=t.frame.index, dtype=object)
-        return t.frame, found
-
     shown = {pk_of(v) for v in original["_pk"].dropna()}
     kept = {pk_of(v) for v in edited["_pk"].dropna()} & shown
     deleted = sorted(shown - kept)
-    typed, problems = typed_rows(edited)
+    typed, problems = _typed_rows(table, edited)
     new_rows = typed[typed["_pk"].isna()]
     old_rows = typed[typed["_pk"].notna()]
     if table == "patients":
@@ -79,7 +78,7 @@ def _edit_plan(store: Store, table: str, original: pd.DataFrame, edited: pd.Data
     # Only new and changed rows are checked: untouched rows are as the store holds them.
     changed_rows = set(changed["_row"])
     problems = [p for p in problems if p["Row"] is None or p["Row"] in changed_rows]
-    orig_typed, _ = typed_rows(original)
+    orig_typed, _ = _typed_rows(table, original)
     gone = sorted(set(orig_typed["_pk"]) - set(by_pk.index))
     problems += [problem(source, None, None, pk, "deleted by someone else since you opened "
                          "the table: reload") for pk in gone]
@@ -104,6 +103,47 @@ def _edit_plan(store: Store, table: str, original: pd.DataFrame, edited: pd.Data
     log_rows += [[table, k, "delete", ""] for k in key_text(gone_rows, spec.key)]
     plan.changes = pd.DataFrame(log_rows, columns=CHANGE_COLUMNS)
     return plan
+
+
+def _source(table: str) -> str:
+    """How problems of the editor name the table (their File column)."""
+    return f"{table} (editor)"
+
+
+def _cell_texts(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The cells of an editor frame as the text a CSV would hold (cleaned like an import's)."""
+    columns = [c.name for c in TABLES[table].columns]
+    return clean_text(frame[columns].apply(lambda s: s.map(cell_text)).astype(object))
+
+
+def _typed_rows(table: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """The rows of an editor frame parsed by the import's cell and row rules, with their ``_pk``;
+    and the problems found, each naming the table, row (the frame's index), column and value."""
+    columns = [c.name for c in TABLES[table].columns]
+    cells = _cell_texts(table, frame)
+    cells.columns = range(len(columns))
+    t, found = parse_table(RawTable(table, _source(table), columns, cells))
+    pks = frame["_pk"].reindex(t.frame["_row"].to_numpy())
+    t.frame["_pk"] = pd.Series([pk_of(v) for v in pks], index=t.frame.index, dtype=object)
+    return t.frame, found
+
+
+def cell_problems(table: str, original: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
+    """The problems (File, Row, Column, Value, Reason) of the cells of new and changed rows of an
+    edit, by the import's cell and row rules, without the store: what the page shows as soon as
+    a value is typed (Save checks again, across rows and tables, before anything is written)."""
+    texts = _cell_texts(table, edited)
+    before = _cell_texts(table, original).set_axis([pk_of(v) for v in original["_pk"]])
+    before = before[~before.index.duplicated()]
+    pks = [pk_of(v) for v in edited["_pk"]]
+    known = np.array([pk is not None and pk in before.index for pk in pks], dtype=bool)
+    same = np.zeros(len(texts), dtype=bool)
+    if known.any():
+        old = before.loc[[pk for pk, k in zip(pks, known) if k]].to_numpy()
+        same[known] = (texts.to_numpy()[known] == old).all(axis=1)
+    changed = set(texts.index[~same])
+    _, found = _typed_rows(table, edited)
+    return problem_frame(p for p in found if p["Row"] in changed)
 
 
 def _differs(rows: pd.DataFrame, by_pk: pd.DataFrame, spec: TableSpec) -> pd.Series:

@@ -19,6 +19,7 @@ import pandas as pd
 from prrt_core.errors import ImportRejected
 from prrt_core.importer.cells import Typed, parse_table
 from prrt_core.importer.checks import cross_checks, duplicate_keys
+from prrt_core.importer.decisions import signed_changes
 from prrt_core.importer.files import Parsed, read_files
 from prrt_core.importer.natural import joined_keys, key_text, merge_view, same_values, store_frames
 from prrt_core.importer.problems import problem, problem_frame
@@ -119,16 +120,22 @@ def _import_plan(store: Store, parsed: Parsed) -> Plan:
     plan = Plan(problem_frame(problems))
     if not plan.ok:
         return plan
-    log_rows = []
+    log_rows, signed = [], []
     for name, t in typed.items():
         spec, frame = TABLES[name], good[name].copy()
         old = store_nat[name].assign(_key=joined_keys(store_nat[name], spec.key))
         frame["_key"] = joined_keys(frame, spec.key)
         present = [c for c in t.present if c not in spec.key]
         inserts, updates, unchanged, rows = diff(spec, frame, old, "_key", present)
+        if name == "board_decisions" and updates:
+            keys = set(old.set_index("_pk").loc[[pk for pk, _ in updates], "_key"])
+            hit = frame[frame["_key"].isin(keys)]
+            signed += signed_changes(list(hit["_key"]), list(zip(hit["_source"], hit["_row"])))
         plan.inserts[name] = inserts[[c.name for c in spec.columns if c.name in inserts]]
         plan.updates[name], plan.unchanged[name] = updates, unchanged
         log_rows += rows
+    if signed:
+        return Plan(problem_frame(signed))
     plan.changes = pd.DataFrame(log_rows, columns=CHANGE_COLUMNS)
     return plan
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 MAX_TEXT_CHARS = 500
+MAX_JSON_CHARS = 65536  # schema.py: board_decisions.snapshot_json
 EXAMPLE_PATIENT_ID = "EXAMPLE-01"
 
 
@@ -26,6 +27,8 @@ class ColumnKind(StrEnum):
     DATE = "date"    # ISO YYYY-MM-DD
     BOOL = "bool"    # stored 1/0
     ENUM = "enum"    # one of ColumnSpec.choices
+    JSON = "json"    # a JSON object (strict: no NaN/Infinity), at most MAX_JSON_CHARS characters
+    TIMESTAMP = "timestamp"  # UTC time, YYYY-MM-DDTHH:MM:SSZ
 
     @property
     def numeric(self) -> bool:
@@ -48,6 +51,9 @@ CREATININE_UMOL_L_PER_MG_DL = 88.4
 HB_G_DL_PER_MMOL_L = 1.611
 # Bilirubin, molar mass 584.7 g/mol: 1 mg/dL = 17.1 umol/L (AMA Manual of Style SI conversion table).
 BILIRUBIN_UMOL_L_PER_MG_DL = 17.1
+# The international avoirdupois pound is exactly 0.45359237 kg (International Yard and Pound
+# Agreement, 1959).
+LB_IN_KG = 0.45359237
 # 1 Ci = 3.7e10 Bq by definition (CGPM 1964), so 1 mCi = 37 MBq = 0.037 GBq.
 MBQ_PER_MCI = 37.0
 
@@ -73,6 +79,7 @@ class ColumnSpec:
     choices: tuple[str, ...] = ()
     example: Any = None
     empty: Any = None         # value stored for an empty cell
+    max_chars: int = MAX_TEXT_CHARS  # free text only
 
     @property
     def stem(self) -> str:
@@ -97,10 +104,14 @@ class ColumnSpec:
             return "a date, YYYY-MM-DD"
         if self.kind == ColumnKind.ID:
             return "1-32 letters, digits, '-' or '_'"
+        if self.kind == ColumnKind.JSON:
+            return f"a JSON object, at most {MAX_JSON_CHARS} characters"
+        if self.kind == ColumnKind.TIMESTAMP:
+            return "a UTC time, YYYY-MM-DDTHH:MM:SSZ"
         if self.kind.numeric:
             text = f"{'whole number' if self.kind == ColumnKind.INT else 'number'} in {self.range_text()}"
             return text + (f", a multiple of {self.step}" if self.step else "")
-        return f"text, at most {MAX_TEXT_CHARS} characters"
+        return f"text, at most {self.max_chars} characters"
 
     def range_text(self) -> str:
         """The numeric range in interval notation with the canonical unit, e.g. ``(0, 15] GBq``."""
@@ -152,6 +163,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ColumnSpec("other_renal_risk", ColumnKind.TEXT, "Other renal risk factors, free text.", example=""),
         ColumnSpec("prior_therapies", ColumnKind.TEXT, "Prior therapies, separated by ';'.",
                    example="surgery; somatostatin analogue"),
+        ColumnSpec("weight_kg", ColumnKind.REAL, "Body weight (Cockcroft-Gault creatinine clearance, BSA).",
+                   label="weight", unit="kg", alternatives=(Unit("lb", LB_IN_KG),), low=20, high=350,
+                   example=72.0),
+        ColumnSpec("height_cm", ColumnKind.REAL, "Height (body surface area).", label="height", unit="cm",
+                   alternatives=(Unit("m", 100.0),), low=100, high=250, example=170.0),
+        ColumnSpec("childbearing_potential", ColumnKind.BOOL, "Woman of child-bearing potential (empty: not "
+                   "recorded).", example=""),
     ), "One row per patient."),
     TableSpec("cycles", ("patient_id", "cycle_number"), (
         _patient(),
@@ -200,6 +218,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
                    low=0.1, high=30, example=0.9),
         ColumnSpec("egfr_ml_min_173m2", ColumnKind.REAL, "Estimated GFR.", label="egfr",
                    unit="mL/min/1.73 m²", low=0, high=200, example=85.0),
+        ColumnSpec("egfr_equation", ColumnKind.ENUM, "Equation of the eGFR value.",
+                   choices=("CKD-EPI 2021", "CKD-EPI 2009", "MDRD"), example="CKD-EPI 2021"),
         ColumnSpec("mag3_ter_ml_min_173m2", ColumnKind.REAL, "Tc-99m MAG3 tubular extraction rate.",
                    label="mag3_ter", unit="mL/min/1.73 m²", low=0, high=800, example=230.0),
         ColumnSpec("bilirubin_mg_dl", ColumnKind.REAL, "Total bilirubin.", label="bilirubin", unit="mg/dL",
@@ -246,5 +266,56 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ColumnSpec("karnofsky_pct", ColumnKind.INT, "Karnofsky performance status.", label="karnofsky",
                    unit="%", low=0, high=100, step=10, example=80),
     ), "ECOG and/or Karnofsky per date.", date="status_date"),
+    TableSpec("ssa_administrations", ("patient_id", "administration_date", "drug"), (
+        _patient(),
+        ColumnSpec("administration_date", ColumnKind.DATE, "Date of the injection.", required=True,
+                   example="2024-01-02"),
+        ColumnSpec("drug", ColumnKind.ENUM, "Somatostatin analogue; octreotide LAR and lanreotide are "
+                   "long-acting (stopped >= 4 weeks before a cycle, Lutathera US PI 2.2).", required=True,
+                   choices=("octreotide LAR", "lanreotide", "octreotide s.c."), example="octreotide LAR"),
+        # Highest labelled doses: lanreotide 120 mg every 4 weeks (Somatuline Depot PI); 240 mg bounds
+        # an off-label double dose and refuses a unit mix-up (micrograms typed as mg).
+        ColumnSpec("dose_mg", ColumnKind.REAL, "Dose of the injection.", label="dose", unit="mg",
+                   low=0, low_open=True, high=240, example=30.0),
+    ), "One row per somatostatin-analogue injection.", date="administration_date"),
+    TableSpec("findings", ("patient_id", "finding_date", "finding"), (
+        _patient(),
+        ColumnSpec("finding_date", ColumnKind.DATE, "Date the finding was made or checked.", required=True,
+                   example="2024-01-05"),
+        ColumnSpec("finding", ColumnKind.ENUM, "What was checked.", required=True, choices=(
+            "pregnancy", "breast-feeding", "urinary obstruction", "urinary incontinence",
+            "FDG-positive SSTR-negative disease"), example="pregnancy"),
+        ColumnSpec("present", ColumnKind.BOOL, "1 = found; 0 = checked and absent (e.g. a negative "
+                   "pregnancy test, an FDG PET without mismatch).", required=True, example=0),
+    ), "Dated findings the eligibility checklist asks about.", date="finding_date"),
+    TableSpec("board_decisions", ("patient_id", "record_number"), (
+        _patient(),
+        ColumnSpec("record_number", ColumnKind.INT, "Number of the record, 1, 2, ... per patient.",
+                   required=True, low=1, high=1000, example=1),
+        ColumnSpec("board_date", ColumnKind.DATE, "Date of the tumour board.", required=True,
+                   example="2025-02-03"),
+        ColumnSpec("decision", ColumnKind.ENUM, "The board's decision.", required=True,
+                   choices=("salvage", "no salvage", "defer"), example="salvage"),
+        ColumnSpec("n_cycles", ColumnKind.INT, "Salvage: further cycles (empty otherwise).", low=1, high=10,
+                   example=2),
+        ColumnSpec("activity_gbq", ColumnKind.REAL, "Salvage: activity per cycle (empty otherwise).",
+                   label="activity", unit="GBq", alternatives=(Unit("MBq", 1.0, 1000.0),),
+                   low=0, low_open=True, high=15, example=7.4),
+        ColumnSpec("defer_until", ColumnKind.DATE, "Defer: the date to decide again (after the board date).",
+                   example=""),
+        ColumnSpec("attendees", ColumnKind.TEXT, "Who attended (names or roles, separated by ';').",
+                   required=True, example="oncology; nuclear medicine; medical physics"),
+        ColumnSpec("rationale", ColumnKind.TEXT, "Why the board decided so.", required=True, max_chars=2000,
+                   example="Disease control 30 months after initial PRRT; kidney BED within limits."),
+        ColumnSpec("snapshot_json", ColumnKind.JSON, "What the board saw (verdict, checklist, projection, "
+                   "settings, data revision), as exported.", required=True, label="snapshot", example="{}"),
+        ColumnSpec("signed_by", ColumnKind.TEXT, "Who signed the record.", required=True, max_chars=200,
+                   example="chair@example.org"),
+        ColumnSpec("signed_at_utc", ColumnKind.TIMESTAMP, "When it was signed (UTC).", required=True,
+                   label="signed_at", unit="UTC", example="2025-02-03T15:30:00Z"),
+        ColumnSpec("supersedes_record", ColumnKind.INT, "The earlier record of this patient that this one "
+                   "replaces (empty for none).", low=1, high=999, example=""),
+    ), "Signed tumour-board decisions; a signed record is never changed, only superseded.",
+        date="board_date"),
 )}
 

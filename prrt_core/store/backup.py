@@ -1,19 +1,17 @@
-"""Backup and restore of the whole store (the export as CSV files is
-``prrt_core.importer.export``).
+"""Backup and restore of the whole store (CSV export: ``prrt_core.importer.export``).
 
 - :func:`backup`: a consistent copy of the database file through SQLite's online
   backup API (``sqlite3.Connection.backup``), safe while others write.
 - :func:`restore`: replaces the database's contents by a backup's rows. A backup is a file from
   outside, so it gives rows, never schema: :func:`check_backup` reads a private copy (at most
   :data:`MAX_BACKUP_BYTES`) and refuses it unless its SQLite header, ``integrity_check``, schema
-  version, every object of ``sqlite_master`` (tables, columns, indexes, no trigger, no view) and
-  foreign keys are exactly those of its version, and no row is over :data:`MAX_ROW_BYTES`; the
+  version, every object of ``sqlite_master`` (tables, columns, indexes, its version's triggers, no
+  view) and foreign keys are exactly those of its version, and no row is over :data:`MAX_ROW_BYTES`; the
   rows are then copied with plain INSERTs of the known columns into a fresh database made by our
   own DDL (``connection.create_schema``), so CHECK constraints and foreign keys apply, and it is
   migrated forward. Only then is the live file touched, in one write transaction: the previous
-  database saved beside it as ``<name>.pre-restore-<UTC time>.sqlite``, every object dropped and
-  recreated from our DDL, the rows copied, and an audit row recording the restore numbered after
-  the live revision. Killed at any point, the file holds the old database or the complete new one
+  database saved as ``<name>.pre-restore-<UTC time>.sqlite``, every object dropped and recreated
+  from our DDL, the rows copied, an audit row recording the restore after the live revision. Killed at any point, the file holds the old database or the complete new one
   with its audit row, and other connections see one or the other under SQLite's locks (replacing
   the file by ``os.replace`` would leave them the old -wal and -shm files beside the new file).
 """
@@ -45,9 +43,12 @@ log = logging.getLogger(__name__)
 MAX_BACKUP_BYTES = 1 << 30
 # A row of the store is a few hundred bytes (import cells hold at most 500 characters).
 MAX_ROW_BYTES = 1_000_000
-# Tables of each schema version (version 2 added performance_status), parents first.
-_TABLES_BY_VERSION = {1: [t for t in schema.CLINICAL_TABLES if t != "performance_status"] + ["audit", "meta"],
-                      2: [*schema.CLINICAL_TABLES, "audit", "meta"]}
+# Tables of each schema version, parents first (version 2 added performance_status, 3 the rest).
+_V3_TABLES = ("ssa_administrations", "findings", "board_decisions")
+_TABLES_BY_VERSION = {
+    1: [t for t in schema.CLINICAL_TABLES if t not in ("performance_status", *_V3_TABLES)] + ["audit", "meta"],
+    2: [t for t in schema.CLINICAL_TABLES if t not in _V3_TABLES] + ["audit", "meta"],
+    3: [*schema.CLINICAL_TABLES, "audit", "meta"]}
 # integrity_check lines about values (CHECK, NOT NULL): the copy names their row and value instead.
 _VALUE_PROBLEMS = ("CHECK constraint failed in ", "NULL value in ")
 

@@ -386,4 +386,7 @@ def _typed(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     for column in schema.BOOL_COLUMNS.get(table, ()):
         if column in frame:
             frame[column] = frame[column].astype(bool)
+    for column in schema.NULLABLE_BOOL_COLUMNS.get(table, ()):
+        if column in frame:
+            frame[column] = frame[column].astype("boolean")
     return frame

@@ -150,19 +150,96 @@ CREATE TABLE performance_status (
 CREATE INDEX performance_patient ON performance_status(patient_id, status_date);
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2)
+# Version 3 (issue 13): what the eligibility criteria need as their sources state them —
+# weight and height (Cockcroft-Gault creatinine clearance, BSA), child-bearing potential,
+# the eGFR equation, somatostatin-analogue administrations and dated findings (pregnancy,
+# breast-feeding, urinary obstruction/incontinence, FDG-positive SSTR-negative disease) —
+# and the tumour board's signed decision records. A signed record is never changed or
+# deleted (the triggers below); a later record supersedes it by number.
+MIGRATION_3 = """
+ALTER TABLE patients ADD COLUMN weight_kg REAL
+    CONSTRAINT weight_kg CHECK (weight_kg BETWEEN 20 AND 350);
+ALTER TABLE patients ADD COLUMN height_cm REAL
+    CONSTRAINT height_cm CHECK (height_cm BETWEEN 100 AND 250);
+ALTER TABLE patients ADD COLUMN childbearing_potential INTEGER
+    CONSTRAINT childbearing_potential CHECK (childbearing_potential IN (0, 1));
+ALTER TABLE labs ADD COLUMN egfr_equation TEXT
+    CONSTRAINT egfr_equation CHECK (egfr_equation IN ('CKD-EPI 2021', 'CKD-EPI 2009', 'MDRD'));
+
+CREATE TABLE ssa_administrations (
+    ssa_id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(patient_id) ON DELETE CASCADE,
+    administration_date TEXT NOT NULL
+        CONSTRAINT administration_date CHECK (administration_date IS date(julianday(administration_date))),
+    drug TEXT NOT NULL CONSTRAINT drug CHECK (drug IN ('octreotide LAR', 'lanreotide', 'octreotide s.c.')),
+    dose_mg REAL CONSTRAINT dose_mg CHECK (dose_mg > 0 AND dose_mg <= 240),
+    UNIQUE (patient_id, administration_date, drug)
+);
+CREATE INDEX ssa_patient ON ssa_administrations(patient_id, administration_date);
+
+CREATE TABLE findings (
+    finding_id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(patient_id) ON DELETE CASCADE,
+    finding_date TEXT NOT NULL
+        CONSTRAINT finding_date CHECK (finding_date IS date(julianday(finding_date))),
+    finding TEXT NOT NULL CONSTRAINT finding CHECK (finding IN (
+        'pregnancy', 'breast-feeding', 'urinary obstruction', 'urinary incontinence',
+        'FDG-positive SSTR-negative disease')),
+    present INTEGER NOT NULL CONSTRAINT present CHECK (present IN (0, 1)),
+    UNIQUE (patient_id, finding_date, finding)
+);
+CREATE INDEX findings_patient ON findings(patient_id, finding_date);
+
+CREATE TABLE board_decisions (
+    decision_id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(patient_id),
+    record_number INTEGER NOT NULL CONSTRAINT record_number CHECK (record_number BETWEEN 1 AND 1000),
+    board_date TEXT NOT NULL CONSTRAINT board_date CHECK (board_date IS date(julianday(board_date))),
+    decision TEXT NOT NULL CONSTRAINT decision CHECK (decision IN ('salvage', 'no salvage', 'defer')),
+    n_cycles INTEGER CONSTRAINT n_cycles CHECK (n_cycles BETWEEN 1 AND 10),
+    activity_gbq REAL CONSTRAINT activity_gbq CHECK (activity_gbq > 0 AND activity_gbq <= 15),
+    defer_until TEXT CONSTRAINT defer_until CHECK (defer_until IS date(julianday(defer_until))),
+    attendees TEXT NOT NULL CONSTRAINT attendees CHECK (length(attendees) BETWEEN 1 AND 500),
+    rationale TEXT NOT NULL CONSTRAINT rationale CHECK (length(rationale) BETWEEN 1 AND 2000),
+    snapshot_json TEXT NOT NULL CONSTRAINT snapshot_json CHECK (
+        json_valid(snapshot_json) AND json_type(snapshot_json) = 'object' AND length(snapshot_json) <= 65536),
+    signed_by TEXT NOT NULL CONSTRAINT signed_by CHECK (length(signed_by) BETWEEN 1 AND 200),
+    signed_at_utc TEXT NOT NULL CONSTRAINT signed_at_utc CHECK (
+        signed_at_utc IS strftime('%Y-%m-%dT%H:%M:%SZ', julianday(signed_at_utc))),
+    supersedes_record INTEGER CONSTRAINT supersedes_record CHECK (supersedes_record < record_number),
+    CONSTRAINT decision_details CHECK (
+        (decision = 'salvage' AND n_cycles IS NOT NULL AND activity_gbq IS NOT NULL AND defer_until IS NULL)
+        OR (decision = 'no salvage' AND n_cycles IS NULL AND activity_gbq IS NULL AND defer_until IS NULL)
+        OR (decision = 'defer' AND n_cycles IS NULL AND activity_gbq IS NULL AND defer_until > board_date)),
+    UNIQUE (patient_id, record_number),
+    UNIQUE (patient_id, supersedes_record),
+    FOREIGN KEY (patient_id, supersedes_record) REFERENCES board_decisions(patient_id, record_number)
+);
+CREATE INDEX board_decisions_patient ON board_decisions(patient_id, board_date);
+CREATE TRIGGER board_decisions_signed_no_update BEFORE UPDATE ON board_decisions
+BEGIN SELECT RAISE(ABORT, 'board_decisions: a signed decision is never changed; record one that supersedes it'); END;
+CREATE TRIGGER board_decisions_signed_no_delete BEFORE DELETE ON board_decisions
+BEGIN SELECT RAISE(ABORT, 'board_decisions: a signed decision is never deleted; record one that supersedes it'); END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Clinical tables in dependency order (a parent before its children), and the date
 # columns of each (the first one dates the row): prrt_core.tables is their one home.
 CLINICAL_TABLES = TABLE_NAMES
-DATE_COLUMNS = {name: (column,) for name, column in DATE_COLUMN.items()}
+DATE_COLUMNS = {name: (column,) for name, column in DATE_COLUMN.items()} | {
+    "board_decisions": ("board_date", "defer_until")}
 BOOL_COLUMNS = {
     "patients": ("hypertension", "diabetes"),
     "assessments": ("new_lesions",),
+    "findings": ("present",),
 }
+# Yes/no columns that may be unrecorded (read as pandas' nullable "boolean").
+NULLABLE_BOOL_COLUMNS = {"patients": ("childbearing_potential",)}
 PRIMARY_KEYS = {
     "patients": "patient_id", "cycles": "cycle_id", "dosimetry": "dosimetry_id",
     "labs": "lab_id", "assessments": "assessment_id", "events": "event_id",
-    "performance_status": "performance_id", "audit": "audit_id", "meta": "key",
+    "performance_status": "performance_id", "ssa_administrations": "ssa_id", "findings": "finding_id",
+    "board_decisions": "decision_id", "audit": "audit_id", "meta": "key",
 }

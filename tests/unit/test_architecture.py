@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "paths": set(),
     "archives": {"errors"},
     "tables": {"errors"},
-    "store": {"errors", "paths", "tables", "archives"},
+    "decisions": {"errors"},
+    "store": {"errors", "paths", "tables", "archives", "decisions"},
     "dosimetry": {"errors"},
     "projection": {"dosimetry", "errors", "tables"},
     "clinical": {"dosimetry", "projection", "errors", "paths", "tables"},
@@ -31,11 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "importer": {"store", "tables", "errors", "dicom", "dosimetry", "archives"},
     "cohort": {"clinical", "dosimetry", "projection", "tables", "errors"},
     "datasets": {"store", "clinical", "dosimetry", "tables", "paths", "errors"},
-    "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "errors"},
+    "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "decisions", "errors"},
     "charts": {"views", "cohort", "clinical", "dosimetry", "dicom", "tables", "errors"},
-    "reports": {"views", "charts", "clinical", "projection", "dosimetry", "tables", "errors"},
+    "reports": {"views", "charts", "clinical", "projection", "dosimetry", "tables", "decisions", "errors"},
     "cli": {"store", "importer", "datasets", "projection", "dosimetry", "dicom", "clinical", "cohort", "views",
-            "testing", "tables", "errors", "paths"},
+            "testing", "tables", "decisions", "errors", "paths"},
 }
 # The package's front door re-exports the public API (docs/architecture.md, "Public API").
 FRONT_DOOR = {"__init__": {"dosimetry", "projection", "clinical"}, "__main__": {"cli"}}

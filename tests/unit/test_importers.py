@@ -95,6 +95,13 @@ BASE = {
     "events": {"patient_id": "P1", "event_date": "2022-01-01", "event_type": "progression",
                "phase": "initial"},
     "performance_status": {"patient_id": "P1", "status_date": "2021-02-20", "ecog": 1},
+    "ssa_administrations": {"patient_id": "P1", "administration_date": "2021-01-10", "drug": "lanreotide",
+                            "dose_mg": 120.0},
+    "findings": {"patient_id": "P1", "finding_date": "2021-02-01", "finding": "pregnancy", "present": 0},
+    "board_decisions": {"patient_id": "P1", "record_number": 1, "board_date": "2021-06-01",
+                        "decision": "salvage", "n_cycles": 2, "activity_gbq": 7.4, "attendees": "oncology",
+                        "rationale": "disease control", "snapshot_json": '{"verdict": "eligible"}',
+                        "signed_by": "chair", "signed_at_utc": "2021-06-01T15:00:00Z"},
 }
 
 
@@ -108,10 +115,18 @@ def boundary_cases(table: str) -> list[tuple[str, object]]:
                 cases.append((col.name, int(value) if col.kind == ColumnKind.INT else float(value)))
         elif col.kind == ColumnKind.ENUM:
             cases += [(col.name, value) for value in col.choices + ("not-a-choice",)]
-    cases += {"patients": [("patient_id", "A" * 32), ("patient_id", "A" * 33), ("patient_id", "Jane Doe"),
-                           ("patient_id", "x'); DROP TABLE--")],
-              "labs": [("lab_date", "2021-02-28"), ("lab_date", "2021-02-30"), ("lab_date", "01/03/2021")],
-              "cycles": [("cycle_date", "2024-02-29"), ("cycle_date", "2023-02-29")]}.get(table, [])
+    cases += {"labs": [("lab_date", "2021-02-28"), ("lab_date", "2021-02-30"), ("lab_date", "01/03/2021")],
+              "cycles": [("cycle_date", "2024-02-29"), ("cycle_date", "2023-02-29")],
+              # Schema 3 (issue 13): a decision's details as its kind requires, strict JSON, UTC time.
+              "board_decisions": [("n_cycles", None), ("defer_until", "2021-07-01"),
+                                  ("snapshot_json", "[1, 2]"), ("snapshot_json", '{"p": NaN}'),
+                                  ("snapshot_json", "{" + '"a": 1, ' * 6000 + '"b": 2}'),
+                                  ("signed_at_utc", "2021-06-01 15:00:00"), ("signed_at_utc", "2021-02-30T10:00:00Z"),
+                                  ("signed_at_utc", "2021-06-01T24:00:00Z"), ("supersedes_record", 1),
+                                  ("rationale", "r" * 2000), ("rationale", "r" * 2001)],
+              "patients": [("patient_id", "A" * 32), ("patient_id", "A" * 33), ("patient_id", "Jane Doe"),
+                           ("patient_id", "x'); DROP TABLE--"), ("childbearing_potential", 1),
+                           ("childbearing_potential", None)]}.get(table, [])
     return cases
 
 

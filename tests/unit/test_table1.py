@@ -58,7 +58,7 @@ def hand_tables() -> Tables:
                          "egfr_ml_min_173m2": [90.0, 80.0, 75.0]})
     none = pd.DataFrame()  # tables Table 1 does not read
     return Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=none, events=none,
-                  performance_status=none)
+                  performance_status=none, ssa_administrations=none, findings=none, board_decisions=none)
 
 
 @pytest.fixture(scope="module")

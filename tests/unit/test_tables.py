@@ -23,7 +23,8 @@ def small() -> Tables:
 
     return Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs,
                   assessments=dated("assessment_date"), events=dated("event_date"),
-                  performance_status=dated("status_date"))
+                  performance_status=dated("status_date"), ssa_administrations=dated("administration_date"),
+                  findings=dated("finding_date"), board_decisions=dated("board_date"))
 
 
 def test_for_patients_keeps_their_rows_and_dosimetry_through_cycles():
