@@ -5,8 +5,9 @@ import streamlit as st
 from ui import database, identity, navigation, network
 from ui.text import md
 
-st.set_page_config(page_title="Salvage PRRT Board", page_icon=":material/radiology:",
-                   layout="wide")
+# The icon is a file of the app: a ":material/...:" or emoji page icon makes the browser fetch the
+# favicon from an internet host (fonts.gstatic.com), which a hospital network without internet refuses.
+st.set_page_config(page_title="Salvage PRRT Board", page_icon=str(navigation.PAGE_ICON), layout="wide")
 
 chosen = st.navigation([st.Page(path, title=title, icon=icon, default=(i == 0))
                         for i, (path, title, icon) in enumerate(navigation.PAGES)])

@@ -19,7 +19,7 @@ from prrt_core.clinical import eligibility
 from prrt_core.datasets import demo
 from prrt_core.reports import summary
 from prrt_core.store import Store, access
-from prrt_core.views import patient, planner
+from prrt_core.views import planner
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TARGET_S = 0.5
@@ -77,13 +77,12 @@ def run(quick: bool) -> list[dict]:
                 os.environ["PRRT_DB"] = previous
         with Store(db) as store:
             tables = store.read_all()
-    review = patient.review(tables, "NET-004")
-    result = planner.plan(tables, "NET-004", dt.date(2025, 3, 17), planner.Scenario(),
-                          config=eligibility.load_config())
+    request = summary.SummaryRequest("NET-004", dt.date(2025, 3, 17), planner.Scenario(), eligibility.load_config(),
+                                     dt.datetime(2026, 1, 1), True)
     summary_s = []
     for _ in range(1 if quick else 3):
         start = time.perf_counter()
-        summary.summary_html(review, result, generated_at=dt.datetime(2026, 1, 1), demo=True)
+        summary.render_html(tables, request)
         summary_s.append(time.perf_counter() - start)
     return [
         _row("patient review: first render, cold caches", [first_patient], "NET-004 via ?patient=", target=False),
@@ -93,6 +92,6 @@ def run(quick: bool) -> list[dict]:
         _row("salvage planner: change the scenario", scenario,
              "cycles, activity, tolerance, date, alpha/beta: new assess + path + fan specs"),
         _row("salvage planner: choose another patient", planner_patient, "new plan, fan specs and scenario table"),
-        _row("tumour-board summary (on download click)", summary_s, "14 charts to inline SVG (vl-convert)",
+        _row("tumour-board summary (on download click)", summary_s, "review, plan, 2 fan charts to inline SVG",
              target=False),
     ]

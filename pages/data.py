@@ -125,7 +125,7 @@ with tab_import:
 
 with tab_edit:
     left, right = st.columns(2)
-    table = left.selectbox("Table", list(importer.TABLES), key="edit_table")
+    table = left.selectbox("Table", list(importer.EDITABLE_TABLES), key="edit_table")
     patients = ["All patients"] + sorted(database.tables().patients["patient_id"])
     who = right.selectbox("Patient", patients, key="edit_patient")
     spec = importer.TABLES[table]
@@ -137,6 +137,7 @@ with tab_edit:
         key = f"editor_{table}_{who}_{st.session_state.get('edit_version', 0)}"
         original = st.session_state.setdefault(f"snapshot_{key}", original)
         edited = st.data_editor(original, column_config=config, num_rows="dynamic", key=key, width="stretch")
+        editor_columns.warn_about_cells(table, original, edited)  # e.g. a date typed as 21-01-01
         st.caption("Add rows at the bottom, select rows to delete them; Save checks every "
                    "change like an import. Rows changed by someone else meanwhile are refused.")
         save, reload = st.columns([1, 5])

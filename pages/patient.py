@@ -9,10 +9,11 @@ import streamlit as st
 
 from prrt_core.charts import patient as charts
 from prrt_core.clinical import eligibility
+from prrt_core.reports import pdf as board_pdf
 from prrt_core.reports import summary as board_summary
 from prrt_core.tables import Tables
+from prrt_core.views import board, labs, patient, planner, record
 from prrt_core.views import format as fm
-from prrt_core.views import labs, patient, planner
 from prrt_core.views.patient import LimitLevel
 from ui import database, navigation, patient_picker, planner_state
 from ui.text import md
@@ -21,7 +22,8 @@ navigation.ensure_navigation()
 
 DELTA_COLOUR = {fm.Tone.OK: "green", fm.Tone.WARN: "orange", fm.Tone.BAD: "red"}
 STATUS_TEXT = {LimitLevel.BELOW: "below the limit", LimitLevel.NEAR: "one more cycle would cross",
-               LimitLevel.OVER: "at or over the limit", LimitLevel.UNKNOWN: "no kidney dosimetry"}
+               LimitLevel.OVER: "at or over the limit", LimitLevel.UNKNOWN: "not known"}
+VERDICT_BOX = {fm.Tone.OK: st.success, fm.Tone.WARN: st.warning, fm.Tone.BAD: st.error, fm.Tone.UNKNOWN: st.info}
 
 
 @st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
@@ -34,19 +36,25 @@ def _decision_dates(revision: tuple[str, int], patient_id: str) -> patient.Decis
     return patient.decision_dates(database.tables(), patient_id)
 
 
-def _summary(review: patient.PatientReview, tables: Tables, as_of: dt.date | None, scenario: planner.Scenario,
-             demo: bool) -> str:
-    """The summary HTML; runs on the download click in its own thread, so only pure prrt_core
+def _summary(tables: Tables, patient_id: str, as_of: dt.date | None, scenario: planner.Scenario, demo: bool,
+             as_pdf: bool = False) -> str | bytes:
+    """The summary, HTML or PDF; runs on the download click in its own thread, so only pure prrt_core
     calls on the arguments bound when the button was drawn."""
-    result = None if as_of is None else planner.plan(tables, review.header.patient_id, as_of, scenario,
-                                                     config=eligibility.load_config())
-    return board_summary.summary_html(review, result, generated_at=dt.datetime.now(), demo=demo)
+    request = board_summary.SummaryRequest(patient_id, as_of, scenario, eligibility.load_config(),
+                                           dt.datetime.now(), demo)
+    return board_pdf.render_pdf(tables, request) if as_pdf else board_summary.render_html(tables, request)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _chart_specs(revision: tuple[str, int], patient_id: str) -> dict[str, dict]:
     """Vega-Lite specs of the patient's charts (serialised once per patient and store revision)."""
-    return {name: charts.spec(chart) for name, chart in charts.patient_charts(_review(revision, patient_id)).items()}
+    rv = _review(revision, patient_id)
+    return {name: charts.spec(chart) for name, chart in {**charts.patient_charts(rv), **charts.liver_charts(rv)}.items()}
+
+
+@st.cache_data(show_spinner="Judging the default scenario ...", max_entries=64)
+def _board(revision: tuple[str, int], patient_id: str) -> board.BoardStatus:
+    return board.board_status(database.tables(), patient_id, config=eligibility.load_config())
 
 
 st.title("Patient review")
@@ -68,14 +76,29 @@ if chosen and chosen.patient_id == patient_id:
 else:
     as_of, scenario = _decision_dates(revision, patient_id).latest, planner.Scenario()
     origin = "the planner's default scenario"
-summary = functools.partial(_summary, rv, database.tables(), as_of, scenario, database.is_demo())
+summary = functools.partial(_summary, database.tables(), patient_id, as_of, scenario, database.is_demo())
 with top[1]:
     st.download_button("Download tumour-board summary (HTML)", summary, file_name=f"{patient_id}_board_summary.html",
                        mime="text/html", icon=":material/download:", on_click="ignore",
-                       help="One self-contained HTML file, printable on A4: header, tables, charts and the "
-                            "projection.")
+                       help="One self-contained HTML file, printable on at most two A4 pages.")
+    st.download_button("Download tumour-board summary (PDF)", functools.partial(summary, as_pdf=True),
+                       file_name=f"{patient_id}_board_summary.pdf", mime="application/pdf", on_click="ignore",
+                       icon=":material/picture_as_pdf:", disabled=board_pdf.engine_problem() is not None,
+                       help=board_pdf.engine_problem() or "The same summary as PDF (A4, at most two pages).")
     st.caption("No record yet: the summary has no projection." if as_of is None else
                f"The summary includes {origin}: {scenario.label}, evaluated on {as_of.isoformat()}.")
+
+# --- the verdict under the default scenario, and the board's current decision ---
+bs = _board(revision, patient_id)
+left, right = st.columns([3, 2])
+with left:
+    box = VERDICT_BOX[fm.TONE[bs.verdict]] if bs.verdict is not None else st.info
+    box(md(f"Verdict on {bs.as_of or '—'} ({bs.scenario}, default scenario): ") + f"**{md(bs.verdict_text)}**. "
+        + md(bs.headline))
+    st.caption(md(". ".join(x for x in (bs.options, bs.policy) if x) + "."))
+with right, st.container(border=True):
+    st.caption("Board decision (current record)")
+    st.markdown(md(bs.decision_text))
 
 # --- header ---
 with st.container(border=True):
@@ -83,19 +106,22 @@ with st.container(border=True):
                                          "renal_risk_factors", "phase")):
         col.caption(facts.label(name))
         col.markdown(f"**{md(getattr(facts, name))}**")
-row = st.columns(4)
+    for col, (label, text) in zip(st.columns([1, 1, 4]), board.more_facts(rv)):
+        col.caption(label)
+        col.markdown(md(text))
+row = st.columns([2, 2, 3, 3])
 row[0].metric(facts.label("cycles"), head.n_cycles,
               delta=f"{head.n_initial_cycles} initial, {head.n_salvage_cycles} salvage", delta_color="gray",
               delta_arrow="off")
 row[1].metric(facts.label("cumulative_activity_gbq"), facts.cumulative_activity_gbq)
 for col, name, limit in ((row[2], "cumulative_kidney_dose_gy", head.kidney_dose),
                          (row[3], "cumulative_kidney_bed_gy", head.kidney_bed)):
-    col.metric(facts.label(name), fm.fmt(limit.value_gy, 1),
-               delta=f"{fm.limit_text(limit)}: {STATUS_TEXT[limit.status]}", delta_arrow="off",
+    col.metric(facts.label(name), board.dose_so_far(limit),
+               delta=f"{board.dose_so_far_note(limit)}: {STATUS_TEXT[limit.status]}", delta_arrow="off",
                delta_color="gray" if limit.status is LimitLevel.UNKNOWN else DELTA_COLOUR[fm.TONE[limit.status]],
-               help="Limits: absorbed dose 23 Gy (Konijnenberg 2003); BED 28 Gy with, 40 Gy without renal "
-                    "risk factors (Bodei 2008). BED per cycle D(1 + D/(α/β)·T_rep/(T_rep + T_eff)), "
-                    "α/β 2.6 Gy, T_rep 2.8 h.")
+               help=f"{fm.limit_text(limit)}. {board.KIDNEY_HELP}")
+if head.kidney_dose.estimated:
+    st.caption(md(f"Kidney dose so far: {fm.limit_text(head.kidney_dose)}. BED: {fm.limit_text(head.kidney_bed)}."))
 
 specs = _chart_specs(revision, patient_id)
 
@@ -109,11 +135,14 @@ def show(name: str) -> None:
 st.subheader("Treatment")
 show("timeline")
 with st.expander("Timeline table"):
-    st.dataframe(rv.timeline.rename(columns=fm.TIMELINE_COLUMNS), hide_index=True, width="stretch",
+    st.dataframe(rv.timeline.drop(columns="label").rename(columns=fm.TIMELINE_COLUMNS), hide_index=True, width="stretch",
                  column_config={"Date": st.column_config.DateColumn()})
 per_cycle = [c for c in fm.CYCLE_COLUMNS.values() if not c.startswith("Cumulative")]  # totals: chart, header
+numeric = [c for c in per_cycle if "(" in c and "interval" not in c]
 st.dataframe(fm.cycle_display(rv.cycles), hide_index=True, width="stretch", column_order=per_cycle,
-             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in per_cycle if "(" in c})
+             column_config={c: st.column_config.NumberColumn(format="%.2f") for c in numeric})
+if head.kidney_dose.estimated:
+    st.caption(board.ESTIMATE_NOTE)
 left, right = st.columns(2)
 with left:
     show("dose_per_cycle")
@@ -124,7 +153,8 @@ with right:
 st.subheader("Blood counts and renal function (CTCAE v5.0)")
 st.caption("Shaded: CTCAE v5.0 grade bands (LLN/ULN: adult reference limits by sex; creatinine bands by "
            "x ULN, a x baseline rise can grade higher). Vertical lines: cycles (dashed: salvage).")
-lab_charts = [f"lab_{t.value}" for t in labs.LAB_TESTS if f"lab_{t.value}" in specs] + ["mag3"]
+lab_charts = ([f"lab_{t.value}" for t in labs.LAB_TESTS if f"lab_{t.value}" in specs] + ["mag3"]
+              + [f"liver_{t.value}" for t in labs.LIVER_TESTS])
 for i in range(0, len(lab_charts), 2):
     cols = st.columns(2)
     for col, name in zip(cols, lab_charts[i:i + 2]):
@@ -136,18 +166,18 @@ if trend.n_values:
                f"{trend.n_values} values, {trend.first_date} to {trend.last_date}).")
 else:
     st.caption("No MAG3 TER recorded.")
+st.caption(labs.LIVER_NOTE)
+with st.expander("Performance status history (ECOG, Karnofsky)"):
+    st.dataframe(rv.performance.rename(columns=record.PERFORMANCE_COLUMNS), hide_index=True, width="stretch",
+                 column_config={"Date": st.column_config.DateColumn()})
 
 # --- imaging ---
 st.subheader("Imaging (RECIST 1.1)")
 show("recist")
 with st.expander("Imaging table"):
-    st.dataframe(rv.imaging.rename(columns={
-        "assessment_date": "Date", "phase": "Phase", "role": "Scan", "modality": "Modality",
-        "target_sum_mm": "Target sum (mm)", "new_lesions": "New lesions", "sstr_krenning_score": "Krenning score",
-        "change_from_baseline_pct": "Change from baseline (%)", "response": "RECIST 1.1"}),
-        hide_index=True, width="stretch", column_config={"Date": st.column_config.DateColumn(),
-                                                          "Change from baseline (%)": st.column_config.NumberColumn(
-                                                              format="%.1f")})
+    st.dataframe(rv.imaging.rename(columns=record.IMAGING_COLUMNS), hide_index=True, width="stretch",
+                 column_config={"Date": st.column_config.DateColumn(),
+                                "Change from baseline (%)": st.column_config.NumberColumn(format="%.1f")})
 
 # --- outcome ---
 st.subheader("Toxicity, response and survival")

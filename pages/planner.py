@@ -13,15 +13,17 @@ from prrt_core.clinical import eligibility
 from prrt_core.projection import KidneyModelSettings
 from prrt_core.views import format as fm
 from prrt_core.views import patient, planner
-from ui import database, navigation, patient_picker, planner_state
+from ui import database, decision_form, navigation, patient_picker, planner_state
 from ui.text import md
 
 navigation.ensure_navigation()
 
+# The four verdicts, each its own box and icon: eligible, caution, not eligible, cannot assess.
 VERDICT = {fm.Tone.OK: (st.success, ":material/check_circle:"), fm.Tone.WARN: (st.warning, ":material/warning:"),
-           fm.Tone.BAD: (st.error, ":material/block:")}
+           fm.Tone.BAD: (st.error, ":material/block:"), fm.Tone.UNKNOWN: (st.info, ":material/help:")}
 TONE_STYLE = {tone: f"color: {colour}; font-weight: bold" for tone, colour in
-              ((fm.Tone.OK, "#1b5e20"), (fm.Tone.WARN, "#e65100"), (fm.Tone.BAD, "#b71c1c"))}
+              ((fm.Tone.OK, "#1b5e20"), (fm.Tone.WARN, "#e65100"), (fm.Tone.BAD, "#b71c1c"),
+               (fm.Tone.UNKNOWN, "#37474f"))}
 # Widget key -> (Scenario field, "settings." for a KidneyModelSettings field; value per widget unit; widget type).
 WIDGETS = {"pl_cycles": ("n_cycles", 1, int), "pl_activity": ("activity_gbq", 1, float),
            "pl_tolerance": ("settings.tolerance", 0.01, int), "pl_ab": ("settings.alpha_beta_gy", 1, float),
@@ -35,6 +37,10 @@ def _config(mtime_ns: int) -> eligibility.Config:
     return eligibility.load_config()
 
 
+def _config_mtime() -> int:
+    return eligibility.DEFAULT_CONFIG_PATH.stat().st_mtime_ns
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
     return patient.decision_dates(database.tables(), patient_id)
@@ -43,8 +49,7 @@ def _dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
 @st.cache_data(show_spinner="Projecting ...", max_entries=256)
 def _plan(revision: tuple[str, int], patient_id: str, as_of: dt.date,
           scenario: planner.Scenario) -> planner.PlannerResult:
-    config = _config(eligibility.DEFAULT_CONFIG_PATH.stat().st_mtime_ns)
-    return planner.plan(database.tables(), patient_id, as_of, scenario, config=config)
+    return planner.plan(database.tables(), patient_id, as_of, scenario, config=_config(_config_mtime()))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -57,7 +62,8 @@ def _fan_specs(revision: tuple[str, int], patient_id: str, as_of: dt.date,
 @st.cache_data(show_spinner=False, max_entries=256)
 def _compare(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenarios: tuple,
              settings: KidneyModelSettings) -> pd.DataFrame:
-    return planner.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings)
+    return planner.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings,
+                                     config=_config(_config_mtime()))
 
 
 st.title("Salvage planner")
@@ -71,9 +77,11 @@ if dates.latest is None:
     st.info(f"{md(patient_id)} has no dated record yet: nothing to project.")
     st.stop()
 
-# Seed the controls from the session's scenario (widget state is dropped when leaving the page).
+# Seed the controls from the session's scenario (widget state is dropped when leaving the page); the
+# first scenario has the kidney limits of data/eligibility.toml.
+config = _config(_config_mtime())
 state = planner_state.load()
-saved = state.scenario if state else planner.Scenario()
+saved = state.scenario if state else planner.default_scenario(config)
 for key, (field, factor, kind) in WIDGETS.items():
     st.session_state.setdefault(key, kind(round(attrgetter(field)(saved) / factor, 6)))
 
@@ -108,11 +116,11 @@ with st.expander("Advanced: radiobiology and limits"):
     adv[1].number_input("T_rep (h)", 0.1, 24.0, step=0.1, format="%.1f", key="pl_trep",
                         help="Repair half-time 2.8 h: Barone 2005; Bodei 2008")
     adv[2].number_input("Kidney dose limit (Gy)", 5.0, 60.0, step=0.5, format="%.1f", key="pl_dose_limit",
-                        help="23 Gy: Emami 1991; Konijnenberg 2003")
+                        help=f"23 Gy: Emami 1991; Konijnenberg 2003 ({config.kidney_dose.severity.value} limit)")
     adv[3].number_input("BED limit, renal risk (Gy)", 5.0, 80.0, step=0.5, format="%.1f", key="pl_bed_risk",
-                        help="28 Gy: Bodei 2008")
+                        help=f"28 Gy: Bodei 2008 ({config.kidney_bed.severity.value} limit)")
     adv[4].number_input("BED limit, no renal risk (Gy)", 5.0, 80.0, step=0.5, format="%.1f", key="pl_bed_no_risk",
-                        help="40 Gy: Bodei 2008")
+                        help=f"40 Gy: Bodei 2008 ({config.kidney_bed.severity.value} limit)")
 values = {field: type(attrgetter(field)(saved))(round(st.session_state[key] * factor, 9))
           for key, (field, factor, _) in WIDGETS.items()}
 scenario = planner.Scenario(values.pop("n_cycles"), values.pop("activity_gbq"), KidneyModelSettings(
@@ -121,18 +129,22 @@ planner_state.save(planner_state.PlannerState(patient_id, as_of, scenario))
 
 result = _plan(revision, patient_id, as_of, scenario)
 checklist, row = result.checklist, result.projection
-if dates.death is not None and dates.death <= as_of:
-    st.warning(f"{md(patient_id)} died on {dates.death}: this evaluation is retrospective.")
+if result.deceased_on is not None:  # no projection, no verdict: only the history
+    st.info(f"**{md(patient_id)} died on {result.deceased_on}**: no projection and no verdict. "
+            f"The history recorded by {as_of}:", icon=":material/history:")
+    st.dataframe(fm.cycle_display(result.history), hide_index=True, width="stretch", height="content")
+    st.stop()
 
 # --- verdict ---
 show, icon = VERDICT[fm.TONE[checklist.verdict]]
 show(f"**Verdict on {as_of}: {checklist.verdict.value}** ({scenario.label})\n\n"
-     + "\n".join(f"- {reason}" for reason in checklist.reasons), icon=icon)
+     + "\n".join(f"- {md(reason)}" for reason in checklist.reasons)
+     + f"\n\n*{md(checklist.policy.text)}*", icon=icon)
 
 # --- projection ---
 st.subheader("Projected cumulative kidney dose and BED")
 if row is None:
-    st.info("No projection: " + checklist.items.set_index("criterion").loc["Projected kidney dose", "reason"])
+    st.info(md(result.no_projection_reason))
 else:
     facts = fm.projection_facts(result)
     tol = scenario.settings.tolerance
@@ -145,24 +157,24 @@ else:
         cols[i + 1].metric(facts.label(f"p_exceed_{q}_pct"), getattr(facts, f"p_exceed_{q}_pct"), delta_arrow="off",
                            delta=f"{'within' if p <= tol else 'above'} the {100 * tol:g} % tolerance",
                            delta_color="green" if p <= tol else "red")
-    short = {"max_safe_cycles": "Safe cycles at this activity",
-             "max_safe_activity_gbq": "Safe activity per cycle (GBq)",
+    short = {"max_safe_cycles": "Cycles at this activity within every limit",
              "point_dose_gy": "Point projection: dose (Gy)", "point_bed_gy": "Point projection: BED (Gy)"}
-    for col, (name, title) in zip(st.columns(4), short.items()):
+    for col, (name, title) in zip(st.columns(3), short.items()):
         col.metric(title, getattr(facts, name), help=facts.label(name))
+    st.markdown(f"**{md(result.options.title(tol))}**\n" + "\n".join(f"- {md(t)}" for t in result.options.lines))
     left, right = st.columns(2)
     for col, spec in zip((left, right), _fan_specs(revision, patient_id, as_of, scenario)):
         col.vega_lite_chart(spec=spec, width="stretch")
-    st.caption(f"So far: kidney dose {facts.dose_so_far_gy} Gy, BED {facts.bed_so_far_gy} "
-               f"Gy. {charts.FAN_NOTE} Per-patient Gy/GBq from its own cycles shrunk towards the cohort "
+    st.caption(f"{checklist.policy.description} So far: kidney dose {facts.dose_so_far}, BED "
+               f"{facts.bed_so_far}. {charts.FAN_NOTE} Per-patient Gy/GBq from its own cycles shrunk towards the cohort "
                f"(random-effects model, {scenario.settings.n_samples} Monte-Carlo samples); future T_eff "
                f"{row['t_eff_future_h']:.0f} h ({row['t_eff_source']}).")
 
 # --- checklist ---
 st.subheader("Eligibility checklist")
-items = fm.checklist_display(checklist.items)
-st.dataframe(items.style.map(lambda v: TONE_STYLE[fm.TONE[v]], subset=["Status"]), hide_index=True,
-             width="stretch", height="content")
+# A static table: Value, Threshold and Source wrap, never cut; st.table renders cells as markdown.
+items = fm.checklist_display(checklist.items).map(md)
+st.table(items.style.map(lambda v: TONE_STYLE[fm.TONE[v]], subset=["Status"]), hide_index=True)
 
 # --- scenarios ---
 st.subheader("Scenarios side by side")
@@ -184,3 +196,4 @@ if row is not None:
         right.caption("Enter at least one scenario (further cycles and activity per cycle).")
 else:
     st.caption("Scenarios need a projection (see above).")
+decision_form.decision_section(result)

@@ -28,6 +28,9 @@ MAX_RATIONALE_CHARS = 2000
 MAX_SNAPSHOT_CHARS = 65536
 MAX_N_CYCLES = 10
 MAX_ACTIVITY_GBQ = 15.0
+# The stored columns (schema.py board_decisions, without its internal key).
+COLUMNS = ("patient_id", "record_number", "board_date", "decision", "n_cycles", "activity_gbq", "defer_until",
+           "attendees", "rationale", "snapshot_json", "signed_by", "signed_at_utc", "supersedes_record")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

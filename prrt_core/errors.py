@@ -65,3 +65,8 @@ class BackupError(InputError):
 
 class ConfigError(InputError):
     """A configuration file (eligibility.toml, secrets) that cannot be used; the message says where."""
+
+
+class ReportError(PrrtError):
+    """A document that could not be produced (the tumour-board PDF: renderer missing, failed or too
+    slow); the message says what to install or do instead."""

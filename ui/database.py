@@ -1,4 +1,5 @@
-"""The store as the pages see it: the database path, first-start demo cohort, cached reads, the demo notice.
+"""The store as the pages see it: the database path, first-start demo cohort, cached reads, the demo notice
+and, on an empty database, the offer to load the demo cohort.
 
 Streamlit-side only; every number a page shows is computed in ``prrt_core``.
 Connections are opened per unit of work (never cached across sessions or kept in
@@ -15,7 +16,7 @@ import streamlit as st
 
 from prrt_core import cohort
 from prrt_core.datasets import demo
-from prrt_core.errors import StoreError
+from prrt_core.errors import PrrtError, StoreError
 from prrt_core.store import Store, access, default_path
 from prrt_core.tables import Tables
 from ui import identity
@@ -82,6 +83,12 @@ def _is_demo(path: str, revision: int) -> bool:
         return store.is_demo
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _is_empty(path: str, revision: int) -> bool:
+    with Store(path, create=False) as store:
+        return store.is_empty()
+
+
 def tables() -> Tables:
     """Every clinical table of the current store (cached until the next write)."""
     path = prepare_store(db_path())
@@ -111,8 +118,31 @@ def is_demo() -> bool:
 
 
 def demo_notice() -> None:
-    """A visible banner while the synthetic demo cohort is loaded; call it on every page."""
+    """A visible banner while the synthetic demo cohort is loaded, and on an empty database the offer
+    to load it (:func:`demo_offer`); call it on every page."""
     if is_demo():
         st.warning("**Demo data.** This is a synthetic cohort generated to resemble a published "
                    "study (BMC Cancer 2019;19:788). It contains no real patients and must not be "
                    "used for clinical decisions.", icon=":material/science:")
+    elif _is_empty(*store_revision()):
+        demo_offer()
+
+
+def demo_offer() -> None:
+    """On an empty database: import on the Data page, or (an editor) load the synthetic demo cohort,
+    written as this session's actor in one transaction (``demo.load`` refuses a store that holds
+    patients by then); a refused write shows its message and writes nothing."""
+    actor = identity.current_actor()
+    can_write = actor is not None and actor.can_write
+    st.info("**The database is empty.** Import the clinic's records on the Data page"
+            + (f", or load the synthetic demo cohort ({demo.DEFAULT_N_PATIENTS} patients resembling a "
+               "published study) to try the app." if can_write else
+               "; an editor can also load the synthetic demo cohort."), icon=":material/database:")
+    if can_write and st.button("Load the demo cohort", key="load_demo"):
+        try:
+            with Store(prepare_store(db_path()), create=False) as store:
+                demo.load(store, actor=actor)
+        except PrrtError as exc:  # e.g. a read-only file, patients written meanwhile by someone else
+            st.error(f"Nothing was written: {md(exc)}")
+            return
+        st.rerun()

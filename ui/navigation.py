@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import streamlit as st
 
@@ -55,6 +56,11 @@ def ensure_navigation() -> None:
     with st.sidebar:
         identity.identity_sidebar(actor)
     identity.require_sign_in(actor)
+
+# The browser tab's icon (st.set_page_config in app.py), shipped with the app: Streamlit sends an SVG
+# file as a data: URL, so nothing is fetched from outside. Material icons in the page list below are
+# drawn with the Material Symbols font that Streamlit serves itself.
+PAGE_ICON = Path(__file__).resolve().parent / "static" / "page_icon.svg"
 
 # (path relative to app.py, title, icon): the pages that exist, in menu order.
 PAGES = (

@@ -1,6 +1,7 @@
-"""Altair charts of one patient and of the salvage planner (units on every axis title).
+"""Altair charts of one patient (units on every axis title); the planner's fan chart is in
+``charts.planner`` (re-exported here, where the pages and the summary import it).
 
-Each function takes the tables of ``views.patient``, ``views.labs`` or ``views.planner`` and
+Each function takes the tables of ``views.patient`` or ``views.labs`` and
 returns a top-level ``alt.Chart`` or layered chart with its data inline, sized for a
 projector: the pages render its :func:`spec` (``st.vega_lite_chart``), ``report`` turns it
 into inline SVG. ``width`` is a number of pixels or "container" (the page's width; the SVG
@@ -9,151 +10,152 @@ export needs pixels). No streamlit here.
 
 from __future__ import annotations
 
-import json
-
 import altair as alt
+import numpy as np
 import pandas as pd
 
-from prrt_core.clinical import toxicity
+from prrt_core.charts.base import (
+    BAND_OPACITY,
+    DATE_AXIS,
+    GRADE_DOMAIN,
+    GRADE_RANGE,
+    PHASE_DOMAIN,
+    PHASE_RANGE,
+    RESPONSE_DOMAIN,
+    RESPONSE_RANGE,
+    Data,
+    Width,
+    cycle_rules,
+    limit_rules,
+    spec,
+    style,
+)
+from prrt_core.charts.planner import FAN_NOTE, FAN_SERIES, FAN_TITLES, fan_chart
 from prrt_core.views.format import TIMELINE_COLUMNS
-from prrt_core.views.labs import LAB_TESTS, lab_title
-from prrt_core.views.patient import PatientReview
+from prrt_core.views.labs import LAB_TESTS, LIVER_TESTS, lab_title
+from prrt_core.views.patient import DoseSource, PatientReview
 
-Width = int | str
-
-# CTCAE grade colours (green -> dark red), one scale for bands and points.
-GRADE_DOMAIN = ["0", "1", "2", "3", "4", "0-1", "n/a"]
-GRADE_RANGE = ["#2e7d32", "#c0ca33", "#fb8c00", "#e53935", "#7f0000", "#9ccc65", "#9e9e9e"]
-PHASE_DOMAIN = ["initial", "salvage"]
-PHASE_RANGE = ["#4c78a8", "#f58518"]
-# Dates with the year: a patient's history spans several years.
-DATE_AXIS = alt.Axis(format="%b %Y", labelAngle=0)
-LIMIT_COLOUR = "#c62828"
-RESPONSE_DOMAIN = ["CR", "PR", "SD", "PD", "NE"]
-RESPONSE_RANGE = ["#1b5e20", "#66bb6a", "#4c78a8", "#c62828", "#9e9e9e"]
-BAND_OPACITY = 0.18
+# The planner's fan chart and the Vega-Lite dict, where the pages and the summary import them.
+__all__ = ["FAN_NOTE", "FAN_SERIES", "FAN_TITLES", "cumulative_kidney", "dose_per_cycle", "fan_chart", "lab_chart",
+           "liver_charts", "mag3_chart", "patient_charts", "recist_chart", "spec", "timeline_chart"]
 
 
-class _Data:
-    """A chart's rows as named top-level datasets (JSON values: dates as local ISO date-times,
-    NaN as null), attached once by ``_style``.
-
-    Plain values bypass Altair's global data transformer, which Streamlit swaps while it
-    serialises charts in another thread, so a spec is the same inside and outside Streamlit;
-    naming them keeps Altair from deep-copying the rows at every ``encode``/``properties``.
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[str, list] = {}
-
-    def __call__(self, frame: pd.DataFrame) -> alt.NamedData:
-        name = f"rows_{len(self.values)}"  # Vega-Lite itself names datasets data_0, data_1, ...
-        self.values[name] = json.loads(frame.to_json(orient="records", date_format="iso"))
-        return alt.NamedData(name=name)
+# An estimated kidney dose (the cohort model's, ``projection.estimates``): hollow, dashed marks
+# with its 90 % interval; never a 0 Gy bar or point.
+SOURCE_MEASURED = "measured"
+SOURCE_ESTIMATED = "estimated (cohort model)"
+SOURCE_DOMAIN = [SOURCE_MEASURED, SOURCE_ESTIMATED]
+ORGAN_DOMAIN = ["Kidneys", "Tumour (index lesion)"]
+ORGAN_RANGE = ["#4c78a8", "#b279a2"]
 
 
-def _style(chart: alt.TopLevelMixin, data: _Data, title: str, width: Width, height: int) -> alt.TopLevelMixin:
-    """Size, title, projector-readable fonts and the datasets, set in place on a chart built here.
+def _source_labels(sources: pd.Series) -> list[str]:
+    """Chart labels of ``DoseSource`` values: 'measured' or 'estimated (cohort model)'."""
+    return [SOURCE_ESTIMATED if s == DoseSource.ESTIMATED else SOURCE_MEASURED for s in sources]
 
-    Attributes are assigned rather than chained (``properties``/``configure_*``): each chained
-    call validates and deep-copies the whole chart, several times slower on a page of charts.
-    fit-x autosize: the width (pixels or "container") includes axes and legends and the
-    height is the plot's own, so legends below the plot never squeeze it (Streamlit keeps
-    a spec's own autosize).
-    """
-    chart.width, chart.height = width, height
-    chart.title = alt.TitleParams(title, anchor="start", fontSize=15)
-    chart.autosize = alt.AutoSizeParams(type="fit-x", contains="padding")
-    chart.config = alt.Config(axis=alt.AxisConfig(labelFontSize=12, titleFontSize=13),
-                              legend=alt.LegendConfig(labelFontSize=12, titleFontSize=12, orient="bottom"),
-                              view=alt.ViewConfig(strokeWidth=0))
-    chart.datasets = data.values
-    return chart
-
-
-def _cycle_rules(data: _Data, treatment_dates: pd.DataFrame) -> alt.Chart:
-    """Vertical rules at the cycle dates, dashed for salvage cycles."""
-    frame = treatment_dates.rename(columns={"cycle_date": "Cycle date", "phase": "Cycle phase",
-                                            "cycle_number": "Cycle"})
-    return alt.Chart(data(frame)).mark_rule(color="#607d8b", strokeWidth=1.2, opacity=0.7).encode(
-        x=alt.X("Cycle date:T", title="Date", axis=DATE_AXIS),
-        strokeDash=alt.StrokeDash("Cycle phase:N", scale=alt.Scale(domain=PHASE_DOMAIN, range=[[1, 0], [5, 3]]),
-                                  legend=alt.Legend(title="Treatment cycle")),
-        tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("Cycle date:T"), alt.Tooltip("Cycle phase:N")])
-
-
-# --------------------------------------------------------------------------
-# patient review
-# --------------------------------------------------------------------------
 
 def dose_per_cycle(cycles: pd.DataFrame, *, width: Width = "container", height: int = 260) -> alt.TopLevelMixin:
-    """Grouped bars: kidney and tumour (index lesion) absorbed dose per cycle, Gy."""
-    data = _Data()
-    long = pd.concat([
-        pd.DataFrame({"Cycle": cycles["cycle_number"], "Date": cycles["cycle_date"], "Phase": cycles["phase"],
-                      "Organ": organ, "Dose (Gy)": cycles[column]})
-        for organ, column in (("Kidneys", "kidney_dose_gy"), ("Tumour (index lesion)", "tumour_dose_gy"))],
-        ignore_index=True).dropna(subset=["Dose (Gy)"])
-    chart = alt.Chart(data(long)).mark_bar().encode(
-        x=alt.X("Cycle:O", title="Cycle number", axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("Organ:N"),
-        y=alt.Y("Dose (Gy):Q", title="Absorbed dose per cycle (Gy)"),
-        color=alt.Color("Organ:N", scale=alt.Scale(domain=["Kidneys", "Tumour (index lesion)"],
-                                                   range=["#4c78a8", "#b279a2"]), title="Organ"),
+    """Grouped bars: kidney and tumour (index lesion) absorbed dose per cycle, Gy; an estimated
+    kidney dose as a hollow dashed bar at its median with its 90 % interval as an error bar.
+    A cycle with neither a measured nor an estimated dose has no bar."""
+    data = Data()
+    kidney = pd.DataFrame({"Cycle": cycles["cycle_number"], "Date": cycles["cycle_date"], "Phase": cycles["phase"],
+                           "Organ": ORGAN_DOMAIN[0], "Dose (Gy)": cycles["kidney_dose_p50_gy"],
+                           "Source": _source_labels(cycles["kidney_dose_source"]),
+                           "5th percentile (Gy)": cycles["kidney_dose_p05_gy"],
+                           "95th percentile (Gy)": cycles["kidney_dose_p95_gy"]})
+    tumour = pd.DataFrame({"Cycle": cycles["cycle_number"], "Date": cycles["cycle_date"], "Phase": cycles["phase"],
+                           "Organ": ORGAN_DOMAIN[1], "Dose (Gy)": cycles["tumour_dose_gy"], "Source": SOURCE_MEASURED})
+    long = pd.concat([kidney, tumour], ignore_index=True).dropna(subset=["Dose (Gy)"])
+    x = alt.X("Cycle:O", title="Cycle number", axis=alt.Axis(labelAngle=0))
+    offset = alt.XOffset("Organ:N", scale=alt.Scale(domain=ORGAN_DOMAIN))
+    y_title = "Absorbed dose per cycle (Gy)"
+    estimated = long[long["Source"] == SOURCE_ESTIMATED]
+    source_legend = alt.Legend(title="Kidney dose (bar: 90 % interval)", symbolType="square",
+                               symbolFillColor=ORGAN_RANGE[0], symbolStrokeColor=ORGAN_RANGE[0],
+                               symbolStrokeWidth=1.5, titleLimit=400) if len(estimated) else None  # only then
+    bars = alt.Chart(data(long)).mark_bar(strokeWidth=2).encode(
+        x=x, xOffset=offset, y=alt.Y("Dose (Gy):Q", title=y_title),
+        color=alt.Color("Organ:N", scale=alt.Scale(domain=ORGAN_DOMAIN, range=ORGAN_RANGE), title="Organ"),
+        stroke=alt.Stroke("Organ:N", scale=alt.Scale(domain=ORGAN_DOMAIN, range=ORGAN_RANGE), legend=None),
         opacity=alt.Opacity("Phase:N", scale=alt.Scale(domain=PHASE_DOMAIN, range=[1.0, 0.6]), title="Phase"),
+        fillOpacity=alt.FillOpacity("Source:N", scale=alt.Scale(domain=SOURCE_DOMAIN, range=[1.0, 0.12]),
+                                    legend=source_legend),
+        strokeDash=alt.StrokeDash("Source:N", scale=alt.Scale(domain=SOURCE_DOMAIN, range=[[1, 0], [4, 2]]),
+                                  legend=source_legend),
         tooltip=[alt.Tooltip("Cycle:O"), alt.Tooltip("Date:T"), alt.Tooltip("Phase:N"), alt.Tooltip("Organ:N"),
-                 alt.Tooltip("Dose (Gy):Q", format=".2f")],
+                 alt.Tooltip("Source:N", title="Dose"), alt.Tooltip("Dose (Gy):Q", format=".2f"),
+                 alt.Tooltip("5th percentile (Gy):Q", format=".2f"),
+                 alt.Tooltip("95th percentile (Gy):Q", format=".2f")],
     )
-    return _style(chart, data, "Kidney and tumour dose per cycle", width, height)
-
-
-def _limit_rules(data: _Data, limits: pd.DataFrame, y_title: str) -> alt.LayerChart:
-    """Horizontal limit lines with their labels (columns 'Limit', 'Limit (Gy)') on the y axis ``y_title``."""
-    rows = data(limits)
-    rule = alt.Chart(rows).mark_rule(color=LIMIT_COLOUR, strokeWidth=2).encode(
-        y=alt.Y("Limit (Gy):Q", title=y_title), strokeDash=alt.StrokeDash(
-            "Limit:N", legend=None,  # each line carries its own label
-            scale=alt.Scale(domain=list(limits["Limit"]), range=[[1, 0], [6, 3], [2, 2]][: len(limits)])),
-        tooltip=[alt.Tooltip("Limit:N"), alt.Tooltip("Limit (Gy):Q")])
-    text = alt.Chart(rows).mark_text(align="left", dx=4, dy=-7, color=LIMIT_COLOUR, fontSize=12).encode(
-        y=alt.Y("Limit (Gy):Q", title=y_title), x=alt.XValue(0), text=alt.Text("Limit:N"))
-    return alt.layer(rule, text)
+    layers = [bars]
+    if len(estimated):
+        layers.append(alt.Chart(data(estimated)).mark_rule(color="#263238", strokeWidth=2).encode(
+            x=x, xOffset=offset, y=alt.Y("5th percentile (Gy):Q", title=y_title), y2=alt.Y2("95th percentile (Gy):Q"),
+            tooltip=[alt.Tooltip("Cycle:O"), alt.Tooltip("Source:N", title="Dose"),
+                     alt.Tooltip("5th percentile (Gy):Q", format=".2f"),
+                     alt.Tooltip("95th percentile (Gy):Q", format=".2f")]))
+    return style(alt.layer(*layers), data, "Kidney and tumour dose per cycle", width, height)
 
 
 def cumulative_kidney(cycles: pd.DataFrame, dose_limit_gy: float, bed_limit_gy: float, *,
                       width: Width = "container", height: int = 260) -> alt.TopLevelMixin:
-    """Cumulative kidney absorbed dose and BED after each cycle (Gy), with both limits as rules."""
-    data = _Data()
+    """Cumulative kidney absorbed dose and BED after each cycle (Gy), with both limits as rules.
+
+    Once an estimated cycle is included the point is a hollow diamond at the median and a
+    band shows the 90 % interval; no point after a cycle with neither a dose nor an estimate.
+    """
+    data = Data()
+    incl = (cycles["kidney_dose_source"] == DoseSource.ESTIMATED).cumsum() > 0
     long = pd.concat([
         pd.DataFrame({"Cycle": cycles["cycle_number"], "Date": cycles["cycle_date"], "Quantity": quantity,
-                      "Cumulative (Gy)": cycles[column]})
-        for quantity, column in (("Kidney dose", "cumulative_kidney_dose_gy"),
-                                 ("Kidney BED", "cumulative_kidney_bed_gy"))], ignore_index=True)
+                      "Cumulative (Gy)": cycles[f"{column}_gy"], "5th percentile (Gy)": cycles[f"{column}_p05_gy"],
+                      "95th percentile (Gy)": cycles[f"{column}_p95_gy"],
+                      "Source": np.where(incl, SOURCE_ESTIMATED, SOURCE_MEASURED)})
+        for quantity, column in (("Kidney dose", "cumulative_kidney_dose"),
+                                 ("Kidney BED", "cumulative_kidney_bed"))], ignore_index=True)
+    long = long.dropna(subset=["Cumulative (Gy)"])
     limits = pd.DataFrame({"Limit": [f"Dose limit {dose_limit_gy:g} Gy", f"BED limit {bed_limit_gy:g} Gy"],
                            "Limit (Gy)": [dose_limit_gy, bed_limit_gy]})
-    top = max(float(long["Cumulative (Gy)"].max()) if len(long) else 0.0, dose_limit_gy, bed_limit_gy) * 1.08
-    lines = alt.Chart(data(long)).mark_line(point=True, strokeWidth=2.5).encode(
-        x=alt.X("Cycle:Q", title="Cycle number", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("Cumulative (Gy):Q", title="Cumulative kidney dose and BED (Gy)",
-                scale=alt.Scale(domain=[0, top])),
-        color=alt.Color("Quantity:N", scale=alt.Scale(domain=["Kidney dose", "Kidney BED"],
-                                                      range=["#4c78a8", "#54a24b"]), title="Cumulative"),
-        tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("Date:T"), alt.Tooltip("Quantity:N"),
-                 alt.Tooltip("Cumulative (Gy):Q", format=".2f")])
-    return _style(alt.layer(lines, _limit_rules(data, limits, "Cumulative kidney dose and BED (Gy)")), data,
-                  "Cumulative kidney dose and BED", width, height)
+    top = max(float(long["95th percentile (Gy)"].max()) if len(long) else 0.0, dose_limit_gy, bed_limit_gy) * 1.08
+    y_title = "Cumulative kidney dose and BED (Gy)"
+    x = alt.X("Cycle:Q", title="Cycle number", axis=alt.Axis(tickMinStep=1, format="d"))
+    y = alt.Y("Cumulative (Gy):Q", title=y_title, scale=alt.Scale(domain=[0, top]))
+    estimates = bool(incl.any())
+    colour = alt.Color("Quantity:N", scale=alt.Scale(domain=["Kidney dose", "Kidney BED"],
+                                                     range=["#4c78a8", "#54a24b"]),
+                       legend=alt.Legend(title="Cumulative" + (" (band: 90 % interval)" if estimates else ""),
+                                         direction="vertical", titleLimit=400))
+    shape = alt.Shape("Source:N", scale=alt.Scale(domain=SOURCE_DOMAIN, range=["circle", "diamond"]),
+                      legend=alt.Legend(title="Cycles included", direction="vertical") if estimates else None)
+    tooltip = [alt.Tooltip("Cycle:Q"), alt.Tooltip("Date:T"), alt.Tooltip("Quantity:N"),
+               alt.Tooltip("Source:N", title="Cycles included"),
+               alt.Tooltip("Cumulative (Gy):Q", title="Cumulative, median (Gy)", format=".2f"),
+               alt.Tooltip("5th percentile (Gy):Q", format=".2f"), alt.Tooltip("95th percentile (Gy):Q", format=".2f")]
+    rows = data(long)
+    layers = [alt.Chart(rows).mark_line(strokeWidth=2.5).encode(x=x, y=y, color=colour)]  # first: its legend
+    if estimates:
+        layers.append(alt.Chart(rows).mark_area(opacity=BAND_OPACITY).encode(
+            x=x, y=alt.Y("5th percentile (Gy):Q", title=y_title, scale=alt.Scale(domain=[0, top])),
+            y2=alt.Y2("95th percentile (Gy):Q"), color=colour))
+    layers.append(alt.Chart(rows).transform_filter(alt.datum.Source == SOURCE_MEASURED).mark_point(
+        filled=True, size=60, opacity=1).encode(x=x, y=y, color=colour, shape=shape, tooltip=tooltip))
+    layers.append(alt.Chart(rows).transform_filter(alt.datum.Source == SOURCE_ESTIMATED).mark_point(
+        filled=False, size=80, strokeWidth=2, opacity=1).encode(x=x, y=y, color=colour, shape=shape, tooltip=tooltip))
+    return style(alt.layer(*layers, limit_rules(data, limits, y_title)), data, "Cumulative kidney dose and BED",
+                 width, height)
 
 
 def lab_chart(labs: pd.DataFrame, bands: pd.DataFrame, treatment_dates: pd.DataFrame, test: str, *,
               width: Width = "container", height: int = 200) -> alt.TopLevelMixin:
     """One lab test over time on its CTCAE v5.0 grade bands, points coloured by grade, cycles as rules.
 
-    ``labs``: views.labs.lab_values rows; ``bands``: views.labs.grade_bands rows
-    (all tests, this one is picked).
+    ``labs``: views.labs.lab_values (or liver_values) rows; ``bands``: views.labs.grade_bands
+    (or liver_bands) rows (all tests, this one is picked).
     """
-    data = _Data()
-    test = toxicity.LabTest(test).value
-    title = lab_title(test)
+    data = Data()
+    title = lab_title(test)  # a blood count, renal or liver test (ValueError otherwise)
+    test = str(test)
     values = labs.loc[labs["test"] == test, ["lab_date", "value", "grade_label", "phase"]].rename(
         columns={"lab_date": "Date", "value": "Value", "grade_label": "CTCAE grade", "phase": "Period"})
     band = bands.loc[bands["test"] == test].rename(columns={"grade": "CTCAE grade"})
@@ -178,31 +180,32 @@ def lab_chart(labs: pd.DataFrame, bands: pd.DataFrame, treatment_dates: pd.DataF
         tooltip=[alt.Tooltip("Date:T"), alt.Tooltip("Value:Q", title=title, format=".3g"),
                  alt.Tooltip("CTCAE grade:N"), alt.Tooltip("Period:N")]))
     if len(treatment_dates):
-        layers.append(_cycle_rules(data, treatment_dates))
-    return _style(alt.layer(*layers), data, title, width, height)
+        layers.append(cycle_rules(data, treatment_dates))
+    return style(alt.layer(*layers), data, title, width, height)
 
 
 def mag3_chart(mag3: pd.DataFrame, treatment_dates: pd.DataFrame, *, width: Width = "container",
                height: int = 200) -> alt.TopLevelMixin:
-    """MAG3 tubular extraction rate over time with its least-squares trend line; cycles as rules."""
-    data = _Data()
+    """MAG3 tubular extraction rate over time with its least-squares trend line; cycles as rules.
+    The y axis starts at 0 mL/min/1.73 m², so a decline is drawn to scale."""
+    data = Data()
     title = "MAG3 TER (mL/min/1.73 m²)"
     frame = mag3.rename(columns={"lab_date": "Date", "mag3_ter_ml_min_173m2": "TER"})
     base = alt.Chart(data(frame)).encode(x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
-                                         y=alt.Y("TER:Q", title=title, scale=alt.Scale(zero=False)))
+                                         y=alt.Y("TER:Q", title=title, scale=alt.Scale(zero=True)))
     layers = [base.mark_line(point=True, color="#4c78a8", strokeWidth=1.5).encode(
         tooltip=[alt.Tooltip("Date:T"), alt.Tooltip("TER:Q", title=title, format=".0f")])]
     if len(frame) >= 2:
         layers.append(base.transform_regression("Date", "TER").mark_line(color="#37474f", strokeDash=[6, 4]))
     if len(treatment_dates):
-        layers.append(_cycle_rules(data, treatment_dates))
-    return _style(alt.layer(*layers), data, "MAG3 tubular extraction rate", width, height)
+        layers.append(cycle_rules(data, treatment_dates))
+    return style(alt.layer(*layers), data, "MAG3 tubular extraction rate", width, height)
 
 
 def recist_chart(imaging: pd.DataFrame, treatment_dates: pd.DataFrame, *, width: Width = "container",
                  height: int = 260) -> alt.TopLevelMixin:
     """RECIST 1.1 target-lesion sum over time per phase, baseline and follow-ups, response labelled."""
-    data = _Data()
+    data = Data()
     frame = imaging.loc[imaging["target_sum_mm"].notna(),
                         ["assessment_date", "phase", "role", "modality", "target_sum_mm", "response"]].rename(
         columns={"assessment_date": "Date", "phase": "Phase", "role": "Scan", "modality": "Modality",
@@ -226,32 +229,33 @@ def recist_chart(imaging: pd.DataFrame, treatment_dates: pd.DataFrame, *, width:
                                         legend=None))
     layers = [line, points, labels]
     if len(treatment_dates):
-        layers.append(_cycle_rules(data, treatment_dates))
+        layers.append(cycle_rules(data, treatment_dates))
     chart = alt.layer(*layers).resolve_scale(color="independent")
-    return _style(chart, data, "RECIST 1.1 target-lesion sum and response", width, height)
+    return style(chart, data, "RECIST 1.1 target-lesion sum and response", width, height)
 
 
-def timeline_chart(timeline: pd.DataFrame, *, width: Width = "container", height: int = 140) -> alt.TopLevelMixin:
-    """Cycles, imaging and events on one date axis (hover for details)."""
-    data = _Data()
-    frame = timeline.rename(columns=TIMELINE_COLUMNS)
+def timeline_chart(timeline: pd.DataFrame, *, width: Width = "container", height: int = 170) -> alt.TopLevelMixin:
+    """Cycles, imaging and events on one date axis, each labelled ('C3', 'PR', 'Death'; hover for details)."""
+    data = Data()
+    frame = timeline.rename(columns={**TIMELINE_COLUMNS, "label": "Label"})
     frame["Phase"] = frame["Phase"].replace("", "none")
-    chart = alt.Chart(data(frame)).mark_point(filled=True, size=110, opacity=0.9).encode(
-        x=alt.X("Date:T", title="Date", axis=DATE_AXIS),
-        y=alt.Y("Record:N", title=None, sort=["cycle", "imaging", "event"]),
+    frame["Above"] = frame.groupby("Record").cumcount() % 2 == 0
+    rows = data(frame)
+    x = alt.X("Date:T", title="Date", axis=DATE_AXIS)
+    y = alt.Y("Record:N", title=None, sort=["cycle", "imaging", "event"])
+    points = alt.Chart(rows).mark_point(filled=True, size=110, opacity=0.9).encode(
+        x=x, y=y,
         color=alt.Color("Phase:N", scale=alt.Scale(domain=PHASE_DOMAIN + ["none"],
                                                    range=PHASE_RANGE + ["#37474f"]), title="Phase"),
         shape=alt.Shape("Record:N", scale=alt.Scale(domain=["cycle", "imaging", "event"],
                                                     range=["triangle-up", "square", "diamond"]), legend=None),
         tooltip=[alt.Tooltip("Date:T"), alt.Tooltip("Record:N"), alt.Tooltip("Phase:N"), alt.Tooltip("Details:N")],
     )
-    return _style(chart, data, "Timeline", width, height)
-
-
-def spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite dict of a chart built here, not validated again (tests/unit/test_charts.py
-    validates every chart function's output; validation triples the time on a page of charts)."""
-    return chart.to_dict(validate=False)
+    # Labels alternate above and below the marks of a row, so that neighbours do not overlap.
+    labels = [alt.Chart(rows).transform_filter(alt.datum.Above == above).mark_text(
+        dy=-13 if above else 15, fontSize=11, color="#263238").encode(
+        x=x, y=y, text=alt.Text("Label:N"), tooltip=[alt.Tooltip("Details:N")]) for above in (True, False)]
+    return style(alt.layer(points, *labels), data, "Timeline", width, height)
 
 
 def patient_charts(review: PatientReview, width: Width = "container") -> dict[str, alt.TopLevelMixin]:
@@ -272,56 +276,9 @@ def patient_charts(review: PatientReview, width: Width = "container") -> dict[st
     return out
 
 
-# --------------------------------------------------------------------------
-# salvage planner
-# --------------------------------------------------------------------------
-
-FAN_TITLES = {"Kidney dose": "Cumulative kidney dose (Gy)", "Kidney BED": "Cumulative kidney BED (Gy)"}
-# Line series of the fan chart: colour and dash.
-FAN_SERIES = {"History": ("#4c78a8", [1, 0]), "Projected median": ("#f58518", [1, 0]),
-              "Point projection": ("#37474f", [4, 3])}
-FAN_NOTE = ("Band: 5th to 95th percentile of the projected cumulative total; dashed: deterministic point "
-            "projection (mean Gy/GBq); red: the limit.")
-
-
-def fan_chart(fan: pd.DataFrame, quantity: str, *, width: Width = "container", height: int = 300) -> alt.TopLevelMixin:
-    """History (cumulative per past cycle) and projection (median, 5-95 % band, point) with the limit.
-
-    ``fan``: views.planner.fan_table rows; ``quantity``: 'Kidney dose' or 'Kidney BED'.
-    """
-    if quantity not in FAN_TITLES:
-        raise ValueError(f"quantity must be one of {list(FAN_TITLES)}, got {quantity!r}")
-    data = _Data()
-    title = FAN_TITLES[quantity]
-    rows = fan[fan["quantity"] == quantity]
-    hist = rows[rows["source"] == "history"].rename(columns={"cycle": "Cycle", "value_gy": "Gy"})
-    proj = rows[rows["source"] == "projection"].rename(columns={"cycle": "Cycle"})
-    limit = float(rows["limit_gy"].iat[0]) if len(rows) else float("nan")
-    top = max([limit, *(proj["p95_gy"].dropna().tolist() or [0.0]), *(hist["Gy"].dropna().tolist() or [0.0])]) * 1.08
-    y_scale = alt.Scale(domain=[0, top])
-    x = alt.X("Cycle:Q", title="Cycle number (past and further cycles)", axis=alt.Axis(tickMinStep=1, format="d"))
-    series = pd.concat([
-        pd.DataFrame({"Cycle": hist["Cycle"], "Series": "History", "Gy": hist["Gy"]}),
-        pd.DataFrame({"Cycle": proj["Cycle"], "Series": "Projected median", "Gy": proj["p50_gy"]}),
-        pd.DataFrame({"Cycle": proj["Cycle"], "Series": "Point projection", "Gy": proj["point_gy"]}),
-    ], ignore_index=True)
-    layers = []
-    if len(proj):
-        layers.append(alt.Chart(data(proj)).mark_area(opacity=0.25, color="#f58518").encode(
-            x=x, y=alt.Y("p05_gy:Q", title=title, scale=y_scale), y2=alt.Y2("p95_gy:Q"),
-            tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("p05_gy:Q", title="5th percentile (Gy)", format=".1f"),
-                     alt.Tooltip("p50_gy:Q", title="median (Gy)", format=".1f"),
-                     alt.Tooltip("p95_gy:Q", title="95th percentile (Gy)", format=".1f")]))
-    layers.append(alt.Chart(data(series)).mark_line(strokeWidth=2.5, point=True).encode(
-        x=x, y=alt.Y("Gy:Q", title=title, scale=y_scale),
-        color=alt.Color("Series:N", title="Cumulative", scale=alt.Scale(
-            domain=list(FAN_SERIES), range=[FAN_SERIES[k][0] for k in FAN_SERIES])),
-        strokeDash=alt.StrokeDash("Series:N", title="Cumulative", scale=alt.Scale(
-            domain=list(FAN_SERIES), range=[FAN_SERIES[k][1] for k in FAN_SERIES])),
-        tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("Series:N"), alt.Tooltip("Gy:Q", title=title, format=".2f")]))
-    limits = pd.DataFrame({"Limit": [f"{'BED' if 'BED' in quantity else 'Dose'} limit {limit:g} Gy"],
-                           "Limit (Gy)": [limit]})
-    layers.append(_limit_rules(data, limits, title))
-    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
-    return _style(chart, data, f"Cumulative {quantity.replace('Kidney', 'kidney')}: history and projection",
-                  width, height)
+def liver_charts(review: PatientReview, width: Width = "container") -> dict[str, alt.TopLevelMixin]:
+    """Bilirubin and albumin on their CTCAE v5.0 grade bands, by name ('liver_bilirubin',
+    'liver_albumin'), for the tests with values."""
+    return {f"liver_{test.value}": lab_chart(review.liver, review.liver_bands, review.treatment_dates,
+                                             test.value, width=width)
+            for test in LIVER_TESTS if (review.liver["test"] == test.value).any()}

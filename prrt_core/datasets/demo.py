@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from prrt_core import decisions
 from prrt_core.clinical.dates import DAYS_PER_MONTH
 from prrt_core.datasets import demo_eligibility, demo_records
 from prrt_core.datasets.demo_courses import COURSE_COUNTS_35, SALVAGE_CYCLES_35, draw, draw_within, survival_times
@@ -126,7 +127,7 @@ def generate(n_patients: int = DEFAULT_N_PATIENTS, seed: int = DEFAULT_SEED) -> 
     tables = Tables(patients=patients, cycles=cycles, dosimetry=dosimetry, labs=labs, assessments=assessments,
                     events=events, performance_status=performance, ssa_administrations=ssa,
                     findings=demo_eligibility.findings(patients, cycles),
-                    board_decisions=pd.DataFrame(columns=["patient_id", "record_number"]))
+                    board_decisions=pd.DataFrame(columns=list(decisions.COLUMNS)))
     return DemoTables(tables, pd.Series(course, index=ids, name="course"))
 
 

@@ -28,7 +28,16 @@ from prrt_core.importer.files import MAX_FILE_MB, MAX_UNZIPPED_MB, Parsed, RawTa
 from prrt_core.importer.natural import export_frames, natural_frames
 from prrt_core.importer.plan import Plan, check_import, commit_import, import_files
 from prrt_core.importer.problems import PROBLEM_COLUMNS
-from prrt_core.importer.spec import EXAMPLE_PATIENT_ID, MAX_TEXT_CHARS, TABLES, ColumnKind, ColumnSpec, TableSpec, Unit
+from prrt_core.importer.spec import (
+    EDITABLE_TABLES,
+    EXAMPLE_PATIENT_ID,
+    MAX_TEXT_CHARS,
+    TABLES,
+    ColumnKind,
+    ColumnSpec,
+    TableSpec,
+    Unit,
+)
 from prrt_core.importer.template import EXPLANATION_SHEET, columns_table, template_workbook
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "MAX_UNZIPPED_MB",
     "PROBLEM_COLUMNS",
     "TABLES",
+    "EDITABLE_TABLES",
     "ColumnKind",
     "ColumnSpec",
     "ImportRejected",

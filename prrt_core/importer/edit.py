@@ -55,6 +55,8 @@ def _edit_plan(store: Store, table: str, original: pd.DataFrame, edited: pd.Data
     """The plan of an edit, or the problems of its new and changed rows, including rows someone
     else changed or deleted since ``original`` was read."""
     spec, source = TABLES[table], _source(table)
+    if not spec.editable:
+        return Plan(problem_frame([problem(source, None, None, None, f"{table} rows are never edited")]))
     store_nat = store_frames(store)
     current = store_nat[table]
     columns = [c.name for c in spec.columns]

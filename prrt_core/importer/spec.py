@@ -128,6 +128,7 @@ class TableSpec:
     columns: tuple[ColumnSpec, ...]
     description: str
     date: str | None = None   # the column that dates a row (for "nothing after death")
+    editable: bool = True     # False: rows are added by import or their own writer, never edited
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -316,6 +317,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ColumnSpec("supersedes_record", ColumnKind.INT, "The earlier record of this patient that this one "
                    "replaces (empty for none).", low=1, high=999, example=""),
     ), "Signed tumour-board decisions; a signed record is never changed, only superseded.",
-        date="board_date"),
+        date="board_date", editable=False),
 )}
+# The tables the Data page's editor offers (a signed decision is recorded on the Planner page).
+EDITABLE_TABLES = tuple(name for name, spec in TABLES.items() if spec.editable)
 

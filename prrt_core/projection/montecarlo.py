@@ -102,7 +102,7 @@ def _exceed(x, limit):
     return np.count_nonzero(x > limit[:, None], axis=1) / x.shape[1]
 
 
-def _quantiles(x: np.ndarray) -> np.ndarray:
+def sample_quantiles(x: np.ndarray) -> np.ndarray:
     """QUANTILES along the last axis, linear interpolation (np.quantile's default method).
 
     One SIMD sort per row is several times faster than np.quantile's multi-kth partition.
@@ -128,7 +128,7 @@ def _project_chunk(p: PatientInputs, d: _Draws, sl: slice, n: int, a_gbq: float,
     dose = dose_now + lin
     lin += bed_now
     bed_n = np.add(lin, ae2g * d.f2[n], out=lin)  # bed_now + A E F1 + g A^2 E^2 F2, as in the search below
-    out = {"dose_q": _quantiles(dose), "bed_q": _quantiles(bed_n),
+    out = {"dose_q": sample_quantiles(dose), "bed_q": sample_quantiles(bed_n),
            "p_exceed_dose": _exceed(dose, dose_lim), "p_exceed_bed": _exceed(bed_n, bed_lim)}
     del dose, bed_n, lin
     # Largest per-cycle activity for n cycles: dose is linear in A, BED quadratic (positive
@@ -145,8 +145,10 @@ def _project_chunk(p: PatientInputs, d: _Draws, sl: slice, n: int, a_gbq: float,
     # The m-th order statistic (0-based, m = floor(tol S)): below it at most tol*S samples
     # exceed. Nudged down by 1e-9 so that the boundary sample itself, which sits exactly on
     # the limit, is not counted as exceeding through rounding when projecting at A_max.
-    a_max = np.minimum(np.partition(r_dose, m, axis=1)[:, m], np.partition(r_bed, m, axis=1)[:, m])
-    out["max_safe_activity_gbq"] = np.maximum(a_max * (1.0 - 1e-9), 0.0)
+    a_dose = np.maximum(np.partition(r_dose, m, axis=1)[:, m] * (1.0 - 1e-9), 0.0)
+    a_bed = np.maximum(np.partition(r_bed, m, axis=1)[:, m] * (1.0 - 1e-9), 0.0)
+    out["max_safe_activity_gbq"] = np.minimum(a_dose, a_bed)
+    out["max_safe_activity_dose_gbq"], out["max_safe_activity_bed_gbq"] = a_dose, a_bed  # each limit alone
     del b, r_dose, quad, c, r_bed, disc
     over_now = (_exceed(dose_now, dose_lim) > tol) | (_exceed(bed_now, bed_lim) > tol)
     out["over_limit_now"] = over_now
@@ -174,7 +176,10 @@ def _project_chunk(p: PatientInputs, d: _Draws, sl: slice, n: int, a_gbq: float,
 
 
 @dataclass(frozen=True)
-class _Run:
+class Run:
+    """A checked projection run: the fitted cohort model, the selected patients' inputs and the
+    common random draws (shared by ``project``, ``project_path`` and ``estimates``)."""
+
     n_cycles: int
     activity_gbq: float
     settings: KidneyModelSettings
@@ -193,7 +198,8 @@ def _settings_with(settings: KidneyModelSettings | None, **overrides) -> KidneyM
     return replace(base, **given) if given else base
 
 
-def _prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, settings: KidneyModelSettings) -> _Run:
+def prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, settings: KidneyModelSettings) -> Run:
+    """Check the arguments, fit the cohort model and draw the samples of one run (InputError names a bad one)."""
     n_cycles = count("n_cycles", n_cycles, 1)
     if isinstance(activity_gbq, (bool, np.bool_)) or not isinstance(activity_gbq, numbers.Real) \
             or not np.isfinite(activity_gbq) or activity_gbq < 0:
@@ -208,7 +214,7 @@ def _prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, setting
     attrs = {"model": asdict(model), "settings": asdict(settings), "n_samples": settings.n_samples,
              "seed": settings.seed, "tolerance": settings.tolerance, "alpha_beta_gy": settings.alpha_beta_gy,
              "t_rep_h": settings.t_rep_h, "cycles_cap": settings.cycles_cap}
-    return _Run(n_cycles, float(activity_gbq), settings, model, p, draws, attrs)
+    return Run(n_cycles, float(activity_gbq), settings, model, p, draws, attrs)
 
 
 def _analytic_now(p: PatientInputs, model: CohortModel):
@@ -250,12 +256,14 @@ def project(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, patien
     is capped at max(cycles_cap, n_cycles), a value equal to the cap meaning ">= cap", and is
     0 with over_limit_now True when the limits are already exceeded; max_safe_activity_gbq is the
     largest per-cycle activity for n_cycles with both exceedance probabilities <= tolerance
-    (0 when already over). gy_per_gbq_mean is the predictive mean Gy/GBq of a next cycle.
+    (0 when already over); max_safe_activity_dose_gbq / _bed_gbq: the same for the absorbed-dose
+    or the BED limit alone (for a limit policy where only some limits exclude). gy_per_gbq_mean
+    is the predictive mean Gy/GBq of a next cycle.
     settings: the kidney model (radiobiology, limits, samples, seed, tolerance; default
     KidneyModelSettings()); n_samples, tolerance and seed, when given, replace the settings' own.
     The fitted cohort model and settings are in DataFrame.attrs.
     """
-    run = _prepare_run(history, n_cycles, activity_gbq, patients, patient_ids,
+    run = prepare_run(history, n_cycles, activity_gbq, patients, patient_ids,
                        _settings_with(settings, n_samples=n_samples, tolerance=tolerance, seed=seed))
     n, a_gbq, model, p, draws, cfg = run.n_cycles, run.activity_gbq, run.model, run.patients, run.draws, run.settings
     parts = _run_chunks(lambda sl: _project_chunk(p, draws, sl, n, a_gbq, cfg.tolerance, cfg.dose_limit_gy,
@@ -276,6 +284,8 @@ def project(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, patien
         "p_exceed_dose": cat["p_exceed_dose"], "p_exceed_bed": cat["p_exceed_bed"],
         "over_limit_now": cat["over_limit_now"], "max_safe_cycles": cat["max_safe_cycles"],
         "max_safe_activity_gbq": cat["max_safe_activity_gbq"],
+        "max_safe_activity_dose_gbq": cat["max_safe_activity_dose_gbq"],
+        "max_safe_activity_bed_gbq": cat["max_safe_activity_bed_gbq"],
     })
     out.attrs.update(run.attrs)
     return out
@@ -287,7 +297,7 @@ def _path_chunk(p: PatientInputs, d: _Draws, sl: slice, n: int, a_gbq: float) ->
     dose = dose_now[:, None, :] + ae * d.f1[None, : n + 1]
     bed_k = (bed_now[:, None, :] + ae * d.f1[None, : n + 1]
              + p.future_factor[sl, None, None] * ae * ae * d.f2[None, : n + 1])
-    return {"dose_q": _quantiles(dose), "bed_q": _quantiles(bed_k)}
+    return {"dose_q": sample_quantiles(dose), "bed_q": sample_quantiles(bed_k)}
 
 
 def project_path(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, patients: pd.DataFrame | None = None,
@@ -298,7 +308,7 @@ def project_path(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, p
     point_bed_gy, dose_limit_gy, bed_limit_gy. Same model, draws and seed as project(): the
     row future_cycle == n_cycles equals project()'s quantiles.
     """
-    run = _prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, _settings_with(settings))
+    run = prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, _settings_with(settings))
     n, a_gbq, model, p, draws, cfg = run.n_cycles, run.activity_gbq, run.model, run.patients, run.draws, run.settings
     parts = _run_chunks(lambda sl: _path_chunk(p, draws, sl, n, a_gbq), _chunks(len(p.ids), cfg.n_samples * (n + 1)))
     dose_q = np.concatenate([part["dose_q"] for part in parts], axis=1)  # (3, P, n+1)

@@ -1,167 +1,319 @@
-"""Tumour-board summary of one patient: one self-contained, printable (A4) HTML file.
+"""Tumour-board summary of one patient: one self-contained HTML file that prints on at most two A4 pages.
 
-Every value is escaped with ``html.escape``; charts are embedded as inline SVG made by
-``charts.export`` (vl-convert: no browser, no network); nothing refers to an external URL,
-so the file opens offline and prints as it looks. No streamlit here.
+What the board needs to decide, and no more (the Patient review page has the whole history):
+- page 1: the patient (demographics, tumour, renal risk factors, prior therapies, latest
+  performance status, cycles, cumulative kidney dose and BED against their limits, vital
+  status, best response, MAG3 trend); the board's decision in force, or "no decision
+  recorded"; the verdict with the limit policy and its reasons; the projection of the
+  planner's scenario; every setting that differs from the defaults; the fan charts of
+  cumulative kidney dose and BED;
+- page 2: the eligibility checklist (value, threshold, source); every cycle (activity,
+  kidney and tumour dose, BED, running totals; estimated doses marked); per lab test the
+  latest value and CTCAE v5.0 grade with the worst grade before and after salvage start;
+  the last ``IMAGING_ROWS`` imaging assessments; PFS and OS.
+Left out on purpose: the lab, RECIST and timeline charts and the older imaging rows.
+
+Same numbers as the planner: the review (header, cycles) is computed with the scenario's
+``KidneyModelSettings``, and ``SummaryContent`` refuses a review computed with other settings.
+Every value is escaped; charts are inline SVG (vl-convert: no browser, no network); nothing
+refers to an external URL, so the file opens offline and prints as it looks. No streamlit here.
 """
-
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-import altair as alt
+import numpy as np
 import pandas as pd
 
-from prrt_core.charts import export
-from prrt_core.charts import patient as charts
+from prrt_core import decisions, dosimetry
+from prrt_core.charts import planner as fan_charts
+from prrt_core.clinical import eligibility
+from prrt_core.decisions import DecisionRecord
+from prrt_core.errors import InputError
+from prrt_core.projection import KidneyModelSettings
+from prrt_core.reports import layout as lo
+from prrt_core.reports.settings_diff import SettingChange, config_changes, settings_changes
+from prrt_core.tables import Tables
+from prrt_core.views import board, patient, planner
 from prrt_core.views import format as fm
+from prrt_core.views import labs as lab_view
+from prrt_core.views.outcome import EndpointStatus
 from prrt_core.views.patient import PatientReview
-from prrt_core.views.planner import PlannerResult
+from prrt_core.views.planner import PlannerResult, Scenario
 
 logger = logging.getLogger(__name__)
 
-CHART_WIDTH_PX = 600  # fits the 180 mm text width of A4 with 15 mm margins at 96 dpi, legend included
-
-_CSS = """
-@page { size: A4; margin: 15mm; }
-body { font-family: "Helvetica Neue", Arial, sans-serif; font-size: 10.5pt; color: #212121; margin: 0 auto;
-       max-width: 190mm; }
-h1 { font-size: 17pt; margin: 0 0 2mm 0; }
-h2 { font-size: 13pt; margin: 6mm 0 2mm 0; border-bottom: 1px solid #b0bec5; }
-table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm 0; page-break-inside: avoid; }
-th, td { border: 1px solid #cfd8dc; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
-th { background: #eceff1; }
-td.num { text-align: right; }
-td.date { white-space: nowrap; }
-.facts th { width: 38%; }
-.note { color: #546e7a; font-size: 9pt; }
-.demo { border: 2px solid #ef6c00; padding: 2mm; background: #fff3e0; }
-.ok { color: #1b5e20; font-weight: bold; }
-.warn { color: #e65100; font-weight: bold; }
-.bad { color: #b71c1c; font-weight: bold; }
-.verdict { font-size: 13pt; padding: 2mm; border: 2px solid currentColor; display: inline-block; }
-figure { margin: 2mm 0 4mm 0; page-break-inside: avoid; }
-figure svg { max-width: 100%; height: auto; }
-@media print { h2 { page-break-after: avoid; } }
-"""
-
-TONE_CLASS = {fm.Tone.OK: "ok", fm.Tone.WARN: "warn", fm.Tone.BAD: "bad"}  # CSS classes above
+IMAGING_ROWS = 4  # the latest assessments: the current response and what it is measured against
+MAX_REASONS = 6  # verdict reasons listed above the checklist (the checklist has every item)
+# Projection facts printed in the heading and lines above the table, so not again in it.
+SHOWN_ABOVE = ("scenario", "policy", "options")
 
 
-def _status_class(status: str) -> str:
-    """The CSS class of a status (kidney limit, checklist item, verdict)."""
-    return TONE_CLASS[fm.TONE[status]]
+@dataclass(frozen=True)
+class SummaryRequest:
+    """What to summarise: the patient, the evaluation date (None: no record yet), the planner's
+    scenario (its settings are used for every number), the checklist, when, and the demo notice."""
+
+    patient_id: str
+    as_of: dt.date | None
+    scenario: Scenario
+    config: eligibility.Config
+    generated_at: dt.datetime
+    demo: bool
 
 
-def _e(value: object) -> str:
-    """Escaped text of any value ('—' for missing)."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "—"
-    return html.escape(str(value), quote=True)
+def _same_settings(review: PatientReview, settings: KidneyModelSettings) -> bool:
+    """Whether ``review``'s limits and per-cycle BED are those of ``settings``."""
+    head, cycles = review.header, review.cycles
+    if head.kidney_dose.limit_gy != settings.dose_limit_gy or \
+            head.kidney_bed.limit_gy != settings.bed_limit_gy(head.renal_risk):
+        return False
+    if not {"kidney_dose_gy", "bed_t_eff_h", "kidney_bed_gy"} <= set(cycles.columns) or cycles.empty:
+        return True
+    measured = cycles["kidney_dose_gy"].notna() & cycles["bed_t_eff_h"].notna()
+    expected = dosimetry.bed(cycles.loc[measured, "kidney_dose_gy"].to_numpy(float),
+                             cycles.loc[measured, "bed_t_eff_h"].to_numpy(float),
+                             settings.alpha_beta_gy, settings.t_rep_h)
+    return bool(np.allclose(expected, cycles.loc[measured, "kidney_bed_gy"].to_numpy(float), rtol=1e-9))
 
 
-def inline_svg(chart: alt.TopLevelMixin) -> str:
-    """SVG of an Altair chart for inline HTML: no XML declaration, no namespace URLs (implied in HTML5)."""
-    svg = export.svg_bytes(chart).decode("utf-8")
-    svg = re.sub(r'<\?xml[^>]*>\s*', "", svg)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    return svg.replace("xlink:href=", "href=")
+@dataclass(frozen=True)
+class SummaryContent:
+    """Everything the summary shows; built by :func:`content` (or by hand in a test)."""
+
+    request: SummaryRequest
+    review: PatientReview
+    plan: PlannerResult | None
+    decision: DecisionRecord | None
+    changes: tuple[SettingChange, ...]  # kidney model, then checklist settings that differ from the defaults
+
+    def __post_init__(self) -> None:
+        settings = self.request.scenario.settings
+        if self.plan is not None and self.plan.scenario.settings != settings:
+            raise InputError("summary: the projection was computed with other kidney-model settings than requested")
+        if not _same_settings(self.review, settings):
+            raise InputError("summary: the patient review was computed with other kidney-model settings than "
+                             "the projection (alpha/beta, T_rep or limits); build it with content()")
 
 
-def _td(value: str, css: str = "") -> str:
-    """A cell of already escaped text, with a class when one is given."""
-    return f'<td class="{css}">{value}</td>' if css else f"<td>{value}</td>"
+def content(tables: Tables, request: SummaryRequest) -> SummaryContent:
+    """The summary's content: review and projection with the scenario's settings, the decision in force,
+    the settings that differ from ``DEFAULT_SETTINGS`` and from the shipped ``data/eligibility.toml``."""
+    settings = request.scenario.settings
+    review = patient.review(tables, request.patient_id, settings=settings)
+    plan = None if request.as_of is None else planner.plan(tables, request.patient_id, request.as_of,
+                                                           request.scenario, config=request.config)
+    changes = settings_changes(settings) + config_changes(request.config, eligibility.load_config())
+    decision = decisions.current(tables.board_decisions, request.patient_id)
+    return SummaryContent(request, review, plan, decision, changes)
 
 
-def _facts(facts: Iterable[tuple[str, str]], css_class: Mapping[str, str] | None = None) -> str:
-    """A two-column table of (label, text) rows; ``css_class``: label -> class of its text."""
-    css_class = css_class or {}
-    rows = "".join(f"<tr><th>{_e(k)}</th>{_td(_e(v), css_class.get(k, ''))}</tr>" for k, v in facts)
-    return f'<table class="facts">{rows}</table>'
+# --------------------------------------------------------------------------
+# sections
+# --------------------------------------------------------------------------
 
-
-def _table(frame: pd.DataFrame, *, digits: int = 2, class_column: str | None = None) -> str:
-    """An HTML table of a DataFrame; numbers right-aligned with ``digits`` decimals."""
-    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns if c != class_column)
-    body = []
-    for _, row in frame.iterrows():
-        cells = []
-        for column, value in row.items():
-            if column == class_column:
-                continue
-            if isinstance(value, float):
-                cells.append(_td(_e(fm.fmt(value, digits)), "num"))
-            elif isinstance(value, (pd.Timestamp, dt.date)):
-                cells.append(_td(_e(value.isoformat()[:10]), "date"))
-            else:
-                css = _status_class(row[class_column]) if class_column and column == "Status" else ""
-                cells.append(_td(_e(value), css))
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _figure(chart: alt.TopLevelMixin) -> str:
-    return f"<figure>{inline_svg(chart)}</figure>"
-
-
-def summary_html(review: PatientReview, plan: PlannerResult | None, *, generated_at: dt.datetime,
-                 demo: bool) -> str:
-    """The tumour-board summary of one patient as one HTML document (str).
-
-    ``plan``: the projection shown (the planner's current or default scenario), None when
-    the patient has no projection. ``generated_at`` is printed; ``demo`` adds the
-    synthetic-data notice.
-    """
-    head = review.header
+def _patient_section(c: SummaryContent) -> str:
+    head, state = c.review.header, c.review.status
     facts = fm.header_facts(head)
-    classes = {facts.label("cumulative_kidney_dose_gy"): _status_class(head.kidney_dose.status),
-               facts.label("cumulative_kidney_bed_gy"): _status_class(head.kidney_bed.status)}
-    parts = [f"<h1>Tumour board summary: {_e(head.patient_id)}</h1>",
-             f'<p class="note">Generated {_e(generated_at.strftime("%Y-%m-%d %H:%M"))} by Salvage PRRT Board. '
+    rows = [(label, text) for label, text in facts.rows() if label != facts.label("patient")]
+    classes = {facts.label("cumulative_kidney_dose_gy"): lo.status_class(head.kidney_dose.status),
+               facts.label("cumulative_kidney_bed_gy"): lo.status_class(head.kidney_bed.status)}
+    rows += board.more_facts(c.review)  # weight / height, performance status, prior therapies
+    rows.append(("Vital status", "alive" if state.alive else f"died {state.death_date.isoformat()}"))
+    rows.append(("Best response, initial / salvage (RECIST 1.1)",
+                 " / ".join(str(state.best_response.get(p) or "no cycles") for p in ("initial", "salvage"))))
+    trend = c.review.mag3_trend
+    rows.append(("MAG3 TER trend (mL/min/1.73 m² per year)",
+                 f"{fm.fmt(trend.slope_per_year, 1)} ({trend.n_values} values, {fm.fmt(trend.first_value, 0)} → "
+                 f"{fm.fmt(trend.last_value, 0)})" if trend.n_values else "no values"))
+    return "<h2>Patient</h2>" + lo.facts(rows, classes, label_pct=42)
+
+
+def _decision_section(d: DecisionRecord | None) -> str:
+    if d is None:
+        return "<h2>Board decision</h2><p>No decision recorded.</p>"
+    replaces = f", supersedes record {d.supersedes_record}" if d.supersedes_record is not None else ""
+    return ("<h2>Board decision</h2><div class=\"decision\">"
+            f"<p><b>{lo.esc(d.label)}</b> — board of {lo.esc(d.board_date.isoformat())} "
+            f"(record {lo.esc(d.record_number)}{lo.esc(replaces)})</p>"
+            f"<p><b>Attendees:</b> {lo.esc(d.attendees)}</p><p><b>Rationale:</b> {lo.esc(d.rationale)}</p>"
+            f"<p class=\"note\">Signed by {lo.esc(d.signed_by)} at {lo.esc(d.signed_at_utc)}.</p></div>")
+
+
+def _verdict_line(checklist: eligibility.Checklist) -> str:
+    """The verdict (its tone; none for a patient who had died) and the kidney limit policy in force."""
+    verdict = checklist.verdict
+    css = lo.status_class(verdict.value) if verdict is not None else "unknown"
+    return (f'<span class="verdict {css}">Verdict: {lo.esc(checklist.verdict_text)}</span> '
+            f"{lo.esc(checklist.policy.text)}.")
+
+
+def _projection_section(c: SummaryContent) -> str:
+    plan, state = c.plan, c.review.status
+    if plan is None:
+        return "<h2>Salvage projection</h2><p class=\"note\">No projection: the patient has no record yet.</p>"
+    parts = [f"<h2>Salvage projection: {lo.esc(plan.scenario.label)}</h2>"]
+    died = state.death_date is not None and state.death_date <= plan.as_of
+    checklist = plan.checklist
+    parts.append(f"<p>{_verdict_line(checklist)} Evaluated on {lo.esc(plan.as_of.isoformat())} with what was "
+                 f"recorded by then; tolerance {lo.esc(f'{100 * plan.scenario.settings.tolerance:g}')} %"
+                 + (f" (retrospective: died {lo.esc(state.death_date.isoformat())})" if died else "") + ".</p>")
+    reasons = checklist.reasons
+    if reasons:
+        more = len(reasons) - MAX_REASONS
+        parts.append("<ul>" + "".join(f"<li>{lo.esc(r)}</li>" for r in reasons[:MAX_REASONS])
+                     + (f"<li>and {more} more (see the checklist)</li>" if more > 0 else "") + "</ul>")
+    if plan.projection is None:
+        if plan.deceased_on is None:  # a death is among the reasons above
+            parts.append(f'<p class="note">{lo.esc(plan.no_projection_reason)}</p>')
+    else:
+        options = plan.options
+        if options is not None:
+            parts.append(f"<p><b>Options within the excluding limits ({lo.esc(options.within)}):</b> "
+                         f"{lo.esc(options.text)}.</p>")
+        facts = fm.projection_facts(plan)
+        shown_above = {label for name, label in facts.labels().items() if name in SHOWN_ABOVE}
+        parts.append(lo.facts([(k, v) for k, v in facts.rows() if k not in shown_above], label_pct=64))
+        figures = "".join(lo.figure(fan_charts.fan_chart(plan.fan, q, width=lo.HALF_CHART_WIDTH_PX, height=120))
+                          for q in fan_charts.FAN_TITLES)
+        parts.append(f'<div class="pair">{figures}</div><p class="note">{lo.esc(fan_charts.FAN_NOTE)}</p>')
+    return "".join(parts)
+
+
+def _settings_section(changes: tuple[SettingChange, ...]) -> str:
+    if not changes:
+        return ('<p class="note"><b>Settings that differ from the defaults:</b> none; the kidney model (α/β, '
+                "T_rep, limits, tolerance, samples, seed) and the eligibility checklist (data/eligibility.toml) "
+                "are as shipped.</p>")
+    head = "<h3>Settings that differ from the defaults</h3>"
+    frame = pd.DataFrame({"Setting": [c.label for c in changes], "Value used": [c.value for c in changes],
+                          "Default": [c.default for c in changes]})
+    return head + lo.table(frame, (50, 25, 25), css="small")
+
+
+def _checklist_section(plan: PlannerResult | None) -> str:
+    """The checklist; its sources numbered below it, each once (a column of long sources would
+    make every row several lines high)."""
+    if plan is None or plan.checklist.items.empty:  # no record yet, or died by the evaluation date
+        return ""
+    items = plan.checklist.items
+    shown = fm.checklist_display(items)
+    sources = list(dict.fromkeys(shown["Source"].astype(str))) if "Source" in shown else []
+    if sources:
+        number = {source: i for i, source in enumerate(sources, start=1)}
+        shown["Source"] = [f"[{number[s]}]" for s in shown["Source"].astype(str)]
+    widths = {"Criterion": 15, "Status": 7.5, "Value": 33, "Threshold": 31, "If failed": 7.5, "Source": 6}
+    notes = "; ".join(f"[{i}] {lo.esc(source)}" for i, source in enumerate(sources, start=1))
+    return ("<h2>Eligibility checklist</h2>"
+            + lo.table(shown, widths, css="small", status_column="Status")
+            + (f'<p class="sources">Sources: {notes}</p>' if notes else ""))
+
+
+# Relative widths of the cycle table's columns (a column added to the view gets the mean width).
+CYCLE_WIDTHS = {"Cycle": 5.5, "Date": 10, "Phase": 7, "Activity (GBq)": 7, "Kidney dose (Gy)": 7,
+                "Kidney dose source": 9, "Kidney dose, 90 % interval (Gy)": 9, "Kidney (Gy/GBq)": 7,
+                "Kidney T_eff (h)": 7, "Tumour dose (Gy)": 7, "Kidney BED (Gy)": 7, "Cumulative dose (Gy)": 8,
+                "Cumulative BED (Gy)": 8}
+
+
+def _cycles_section(cycles: pd.DataFrame) -> str:
+    """Every cycle; a column with no value in any cycle (e.g. the interval of estimated doses when
+    every dose is measured) is left out."""
+    shown = fm.cycle_display(cycles)
+    empty = [c for c in shown.columns if shown[c].map(lambda v: v is None or v == "" or v is pd.NA
+                                                      or (isinstance(v, float) and np.isnan(v))).all()]
+    return "<h2>Cycles</h2>" + lo.table(shown.drop(columns=empty), CYCLE_WIDTHS, css="small")
+
+
+def _worst(grades: pd.Series) -> str:
+    return "—" if grades.dropna().empty else str(int(grades.max()))
+
+
+def _liver_rows(review: PatientReview) -> list[dict]:
+    """Bilirubin and albumin as the other tests: latest value and grade, worst grade after the first
+    initial cycle and before salvage start, and from salvage start (``toxicity.ToxicityPhase``)."""
+    starts = review.cycles.groupby("phase")["cycle_date"].min()
+    first, salvage = starts.get("initial", pd.NaT), starts.get("salvage", pd.NaT)
+    rows = []
+    for test, values in review.liver.sort_values("lab_date", kind="stable").groupby("test", sort=False):
+        when, last = values["lab_date"], values.iloc[-1]
+        none = pd.Series(False, index=when.index)
+        treated = when > first if pd.notna(first) else none
+        salvage_on = when >= salvage if pd.notna(salvage) else none
+        rows.append({"Test (unit)": lab_view.lab_title(test), "Latest value": f"{float(last['value']):.4g}",
+                     "Date": last["lab_date"].date().isoformat(), "Grade, latest": str(last["grade_label"]),
+                     "Worst grade before salvage start": _worst(values.loc[treated & ~salvage_on, "grade"]),
+                     "Worst grade after salvage start": _worst(values.loc[salvage_on, "grade"])})
+    return rows
+
+
+def _labs_section(review: PatientReview) -> str:
+    labs, worst = review.labs, review.status.worst_grades
+    latest = labs.sort_values("lab_date", kind="stable").groupby("test").tail(1).set_index("test")
+    rows = []
+    for test, title, before, after in zip(worst["test"], worst["title"], worst.iloc[:, 2], worst.iloc[:, 3]):
+        if test not in latest.index and pd.isna(before) and pd.isna(after):
+            continue
+        last = latest.loc[test] if test in latest.index else None
+        rows.append({"Test (unit)": title,
+                     "Latest value": "—" if last is None else f"{float(last['value']):.4g}",
+                     "Date": "—" if last is None else last["lab_date"].date().isoformat(),
+                     "Grade, latest": "—" if last is None else str(last["grade_label"]),
+                     "Worst grade before salvage start": "—" if pd.isna(before) else str(int(before)),
+                     "Worst grade after salvage start": "—" if pd.isna(after) else str(int(after))})
+    rows += _liver_rows(review)
+    if not rows:
+        return "<h2>Laboratory values</h2><p>No laboratory values recorded.</p>"
+    return ("<h2>Laboratory values (CTCAE v5.0 grades)</h2>"
+            + lo.table(pd.DataFrame(rows), (28, 12, 13, 11, 18, 18), css="small"))
+
+
+def _endpoint_text(e: EndpointStatus) -> str:
+    if e.start_date is None:
+        return "not applicable"
+    what = "event" if e.event else "censored"
+    return f"{fm.fmt(e.months, 1)} months, {what} on {e.end_date.isoformat()} (from {e.start_date.isoformat()})"
+
+
+def _outcome_section(review: PatientReview) -> str:
+    scans = review.imaging.tail(IMAGING_ROWS)
+    parts = ["<h2>Imaging and survival</h2>"]
+    if scans.empty:
+        parts.append("<p>No imaging recorded.</p>")
+    else:
+        shown = pd.DataFrame({
+            "Date": scans["assessment_date"].dt.date, "Phase": scans["phase"], "Scan": scans["role"],
+            "Modality": scans["modality"], "Target sum (mm)": scans["target_sum_mm"].astype(float),
+            "Change from baseline (%)": scans["change_from_baseline_pct"].astype(float),
+            "RECIST 1.1": scans["response"]})
+        if len(review.imaging) > len(scans):
+            parts.append(f'<p class="note">The latest {len(scans)} of {len(review.imaging)} assessments.</p>')
+        parts.append(lo.table(shown, (11, 9, 10, 30, 12, 15, 13), digits=1, css="small"))
+    parts.append(lo.facts([(e.name + " (months)", _endpoint_text(e)) for e in review.status.endpoints],
+                          label_pct=36))
+    return "".join(parts)
+
+
+def summary_html(c: SummaryContent) -> str:
+    """The tumour-board summary as one HTML document (str), printable on A4 (see the module docstring)."""
+    r = c.request
+    pid = c.review.header.patient_id
+    parts = [f"<h1>Tumour board summary: {lo.esc(pid)}</h1>",
+             f'<p class="note">Generated {lo.esc(r.generated_at.strftime("%Y-%m-%d %H:%M"))} by Salvage PRRT Board. '
              "Decision support, not a medical device.</p>"]
-    if demo:
+    if r.demo:
         parts.append('<p class="demo"><b>Demo data.</b> Synthetic cohort resembling a published study '
                      "(BMC Cancer 2019;19:788); no real patients; not for clinical decisions.</p>")
-    parts += ["<h2>Patient</h2>", _facts(facts.rows(), classes),
-              "<h2>Cycles</h2>", _table(fm.cycle_display(review.cycles))]
-    state = review.status
-    best = {f"Best response, {phase} (RECIST 1.1)": value or "no cycles"
-            for phase, value in state.best_response.items()}
-    best["Vital status"] = "alive" if state.alive else f"died {state.death_date.isoformat()}"
-    trend = review.mag3_trend
-    best["MAG3 TER trend (mL/min/1.73 m² per year)"] = (
-        f"{fm.fmt(trend.slope_per_year, 1)} ({trend.n_values} values, {fm.fmt(trend.first_value, 0)} → "
-        f"{fm.fmt(trend.last_value, 0)})" if trend.n_values else "no values")
-    parts += ["<h2>Status</h2>", _facts(best.items()), _table(fm.endpoint_table(state)),
-              "<h3>Worst CTCAE v5.0 grade</h3>", _table(fm.worst_grade_table(state))]
-    parts.append("<h2>Salvage projection</h2>")
-    if plan is None:
-        parts.append('<p class="note">No projection: the patient has no record yet.</p>')
-    elif plan.projection is None:
-        why = plan.checklist.items.set_index("criterion").loc["Projected kidney dose", "reason"]
-        parts.append(f'<p class="note">Evaluated on {_e(plan.as_of.isoformat())}. {_e(why)}</p>')
-    else:
-        verdict = plan.checklist.verdict.value
-        died = state.death_date is not None and state.death_date <= plan.as_of
-        parts += [f'<p>Evaluated on {_e(plan.as_of.isoformat())} with what was recorded by then; tolerance '
-                  f'{_e(f"{100 * plan.scenario.settings.tolerance:g}")} %'
-                  + (f" (retrospective: died {_e(state.death_date.isoformat())})" if died else "") + ".</p>",
-                  f'<p class="verdict {_status_class(verdict)}">Verdict: {_e(verdict)}</p>',
-                  "<ul>" + "".join(f"<li>{_e(r)}</li>" for r in plan.checklist.reasons) + "</ul>",
-                  _facts(fm.projection_facts(plan).rows())]
-        checklist = fm.checklist_display(plan.checklist.items)
-        parts += ["<h3>Eligibility checklist</h3>", _table(checklist.assign(_s=checklist["Status"]),
-                                                            class_column="_s")]
-        parts += [_figure(charts.fan_chart(plan.fan, q, width=CHART_WIDTH_PX)) for q in charts.FAN_TITLES]
-        parts.append(f'<p class="note">{_e(charts.FAN_NOTE)}</p>')
-    parts.append("<h2>Charts</h2>")
-    parts += [_figure(chart) for chart in charts.patient_charts(review, width=CHART_WIDTH_PX).values()]
-    parts += ["<h2>Timeline</h2>", _table(review.timeline.rename(columns=fm.TIMELINE_COLUMNS))]
-    logger.info("tumour-board summary built (%d charts)", sum(p.startswith("<figure>") for p in parts))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Tumour board summary {_e(head.patient_id)}</title><style>{_CSS}</style></head>"
-            f"<body>{''.join(parts)}</body></html>\n")
+    parts += [_patient_section(c), _decision_section(c.decision), _projection_section(c),
+              _settings_section(c.changes), _checklist_section(c.plan), _cycles_section(c.review.cycles),
+              _labs_section(c.review), _outcome_section(c.review)]
+    logger.info("tumour-board summary built (%d charts)", sum(p.count("<svg") for p in parts))
+    return lo.document(f"Tumour board summary {pid}", "".join(parts))
+
+
+def render_html(tables: Tables, request: SummaryRequest) -> str:
+    """The summary of ``request`` from ``tables`` as one HTML document: what a page offers for download."""
+    return summary_html(content(tables, request))
+

@@ -18,7 +18,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from prrt_core.clinical.eligibility import Status, Verdict
+from prrt_core.clinical.eligibility import Status, Verdict, beside_limit, of_limit
+from prrt_core.projection.estimates import DoseSource
 from prrt_core.views.outcome import EndpointStatus, PatientStatus
 from prrt_core.views.patient import LimitLevel, LimitStatus, PatientHeader
 from prrt_core.views.planner import SCENARIO_COLUMNS, PlannerResult
@@ -30,6 +31,7 @@ class Tone(StrEnum):
     OK = "ok"
     WARN = "warn"
     BAD = "bad"
+    UNKNOWN = "unknown"  # nothing can be said yet (the verdict "cannot assess")
 
 
 # Every status shown with a tone. LimitLevel.UNKNOWN and Status.UNKNOWN are the same key
@@ -38,6 +40,7 @@ TONE: Mapping[str, Tone] = {
     LimitLevel.BELOW: Tone.OK, LimitLevel.NEAR: Tone.WARN, LimitLevel.OVER: Tone.BAD, LimitLevel.UNKNOWN: Tone.WARN,
     Status.PASS: Tone.OK, Status.FAIL: Tone.BAD, Status.UNKNOWN: Tone.WARN,
     Verdict.ELIGIBLE: Tone.OK, Verdict.CAUTION: Tone.WARN, Verdict.NOT_ELIGIBLE: Tone.BAD,
+    Verdict.CANNOT_ASSESS: Tone.UNKNOWN,
 }
 
 
@@ -48,12 +51,38 @@ def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     return f"{value:.{digits}f}" + (f" {unit}" if unit else "")
 
 
+def number_beside_limit(value: float, limit: float, digits: int = 1) -> str:
+    """A value compared with a limit, never rounded onto or across it: '22.95' beside 23, '12.3'
+    beside 23 ('—' when missing). Use it wherever a number is read against a threshold."""
+    return beside_limit(value, limit, digits)
+
+
+def gy_of_limit(value_gy: float, limit_gy: float) -> str:
+    """'22.95 of 23 Gy': a dose beside its limit, never rounded onto or across it ('—' when missing)."""
+    if value_gy is None or not np.isfinite(value_gy):
+        return "—"
+    return of_limit(value_gy, limit_gy, "Gy")
+
+
+def _n_cycles(n: int, kind: str = "") -> str:
+    """'1 cycle', '2 estimated cycles'."""
+    return f"{n} {kind + ' ' if kind else ''}cycle{'' if n == 1 else 's'}"
+
+
 def limit_text(limit: LimitStatus) -> str:
-    """'12.3 of 23 Gy (54 %)', with a note when some cycles lack a kidney dose."""
-    if limit.status is LimitLevel.UNKNOWN:
+    """'12.3 of 23 Gy (54 %)'; with estimated cycles the median and its 90 % interval ('median
+    14.2 of 23 Gy (62 %), 90 % interval 11.0–17.9 Gy, incl. 2 estimated cycles'); with cycles
+    that have neither a dose nor an estimate, the sum of the others as a lower bound."""
+    if not np.isfinite(limit.value_gy):
         return "no kidney dosimetry"
-    text = f"{limit.value_gy:.1f} of {limit.limit_gy:g} Gy ({100 * limit.fraction_of_limit:.0f} %)"
-    return text if limit.complete else text + ", some cycles without dosimetry"
+    if limit.n_missing:
+        return (f"at least {gy_of_limit(limit.value_gy, limit.limit_gy)}, {_n_cycles(limit.n_missing)} "
+                "without dosimetry or estimate")
+    text = f"{gy_of_limit(limit.value_gy, limit.limit_gy)} ({beside_limit(100 * limit.fraction_of_limit, 100, 0)} %)"
+    if limit.n_estimated:
+        text = (f"median {text}, 90 % interval {limit.p05_gy:.1f}–{limit.p95_gy:.1f} Gy, "
+                f"incl. {_n_cycles(limit.n_estimated, 'estimated')}")
+    return text
 
 
 class Facts(ABC):
@@ -122,11 +151,13 @@ def max_safe_cycles_text(row: pd.Series, cycles_cap: int) -> str:
 
 @dataclass(frozen=True)
 class ProjectionFacts(Facts):
-    """A planner result's projection as text; the labels name the limits, activity and cycles."""
+    """A planner result's projection as text; the labels name the limits (with what crossing each
+    means under the policy in force), activity and cycles."""
 
     scenario: str
-    dose_so_far_gy: str
-    bed_so_far_gy: str
+    policy: str
+    dose_so_far: str  # with its unit (Gy): a sum, or a median with its interval
+    bed_so_far: str
     dose_median_gy: str
     dose_interval_90_gy: str
     p_exceed_dose_pct: str
@@ -134,45 +165,73 @@ class ProjectionFacts(Facts):
     bed_interval_90_gy: str
     p_exceed_bed_pct: str
     max_safe_cycles: str
-    max_safe_activity_gbq: str
+    options: str
     point_dose_gy: str
     point_bed_gy: str
     dose_limit_gy: float = dataclasses.field(repr=False)
     bed_limit_gy: float = dataclasses.field(repr=False)
+    dose_severity: str = dataclasses.field(repr=False)
+    bed_severity: str = dataclasses.field(repr=False)
     n_cycles: int = dataclasses.field(repr=False)
     activity_gbq: float = dataclasses.field(repr=False)
 
     def labels(self) -> dict[str, str]:
+        dose, bed = f"{self.dose_limit_gy:g} Gy", f"{self.bed_limit_gy:g} Gy"
         return {
-            "scenario": "Scenario", "dose_so_far_gy": "Kidney dose so far (Gy)",
-            "bed_so_far_gy": "Kidney BED so far (Gy)",
+            "scenario": "Scenario", "policy": "Kidney limit policy",
+            "dose_so_far": "Kidney dose so far", "bed_so_far": "Kidney BED so far",
             "dose_median_gy": "Projected kidney dose, median (Gy)",
             "dose_interval_90_gy": "Projected kidney dose, 90 % interval (Gy)",
-            "p_exceed_dose_pct": f"P(kidney dose > {self.dose_limit_gy:g} Gy)",
+            "p_exceed_dose_pct": f"P(kidney dose > {dose}), {self.dose_severity} limit",
             "bed_median_gy": "Projected kidney BED, median (Gy)",
             "bed_interval_90_gy": "Projected kidney BED, 90 % interval (Gy)",
-            "p_exceed_bed_pct": f"P(kidney BED > {self.bed_limit_gy:g} Gy)",
-            "max_safe_cycles": f"Largest safe number of cycles at {self.activity_gbq:.1f} GBq",
-            "max_safe_activity_gbq": f"Largest safe activity per cycle for {self.n_cycles} cycles (GBq)",
+            "p_exceed_bed_pct": f"P(kidney BED > {bed}), {self.bed_severity} limit",
+            "max_safe_cycles": f"Largest number of cycles at {self.activity_gbq:.1f} GBq within every kidney limit",
+            "options": "Options: largest activity per cycle within the excluding limits",
             "point_dose_gy": "Point projection, kidney dose (Gy)", "point_bed_gy": "Point projection, kidney BED (Gy)"}
 
 
+def so_far_text(history: pd.DataFrame, quantity: str, limit_gy: float) -> str:
+    """Cumulative kidney ``quantity`` ('dose' | 'bed') after the last cycle of a ``cycle_table``: the
+    exact sum beside its limit when every cycle is measured, else the median with its 90 % interval
+    and the number of estimated cycles (never a log-normal mean, never 0 for a missing cycle)."""
+    if history.empty:
+        return "—"
+    last = history.iloc[-1]
+    median = last[f"cumulative_kidney_{quantity}_gy"]
+    estimated = int((history["kidney_dose_source"] != DoseSource.MEASURED).sum())
+    if not estimated:
+        return f"{number_beside_limit(median, limit_gy)} Gy"
+    if pd.isna(median):
+        return "not estimable (the cohort model cannot be fitted)"
+    return (f"median {number_beside_limit(median, limit_gy)} Gy (90 % interval "
+            f"{last[f'cumulative_kidney_{quantity}_p05_gy']:.1f}–{last[f'cumulative_kidney_{quantity}_p95_gy']:.1f} Gy), "
+            f"incl. {estimated} estimated cycle{'s' if estimated > 1 else ''}")
+
+
 def projection_facts(result: PlannerResult) -> ProjectionFacts | None:
-    """The projection of a planner result as text (None when there is no projection)."""
+    """The projection of a planner result as text (None when there is no projection). Medians and
+    probabilities are read beside their limit and tolerance (never rounded onto or across them)."""
     row = result.projection
     if row is None:
         return None
-    s = result.scenario
+    s, policy = result.scenario, result.checklist.policy
+    dose_limit, bed_limit, tol_pct = float(row["dose_limit_gy"]), float(row["bed_limit_gy"]), 100 * s.settings.tolerance
     return ProjectionFacts(
-        scenario=s.label, dose_so_far_gy=fmt(row["dose_now_gy"], 1), bed_so_far_gy=fmt(row["bed_now_gy"], 1),
-        dose_median_gy=fmt(row["dose_p50_gy"], 1),
+        scenario=s.label, policy=policy.text,
+        dose_so_far=so_far_text(result.history, "dose", dose_limit),
+        bed_so_far=so_far_text(result.history, "bed", bed_limit),
+        dose_median_gy=number_beside_limit(row["dose_p50_gy"], dose_limit),
         dose_interval_90_gy=f"{row['dose_p05_gy']:.1f}–{row['dose_p95_gy']:.1f}",
-        p_exceed_dose_pct=f"{100 * row['p_exceed_dose']:.1f} %", bed_median_gy=fmt(row["bed_p50_gy"], 1),
+        p_exceed_dose_pct=f"{number_beside_limit(100 * row['p_exceed_dose'], tol_pct)} %",
+        bed_median_gy=number_beside_limit(row["bed_p50_gy"], bed_limit),
         bed_interval_90_gy=f"{row['bed_p05_gy']:.1f}–{row['bed_p95_gy']:.1f}",
-        p_exceed_bed_pct=f"{100 * row['p_exceed_bed']:.1f} %", max_safe_cycles=max_safe_cycles_text(row, s.settings.cycles_cap),
-        max_safe_activity_gbq=fmt(row["max_safe_activity_gbq"], 1), point_dose_gy=fmt(row["point_dose_gy"], 1),
-        point_bed_gy=fmt(row["point_bed_gy"], 1), dose_limit_gy=float(row["dose_limit_gy"]),
-        bed_limit_gy=float(row["bed_limit_gy"]), n_cycles=s.n_cycles, activity_gbq=s.activity_gbq)
+        p_exceed_bed_pct=f"{number_beside_limit(100 * row['p_exceed_bed'], tol_pct)} %",
+        max_safe_cycles=max_safe_cycles_text(row, s.settings.cycles_cap),
+        options=result.options.text if result.options is not None else "—",
+        point_dose_gy=fmt(row["point_dose_gy"], 1), point_bed_gy=fmt(row["point_bed_gy"], 1),
+        dose_limit_gy=dose_limit, bed_limit_gy=bed_limit, dose_severity=policy.dose_severity.value,
+        bed_severity=policy.bed_severity.value, n_cycles=s.n_cycles, activity_gbq=s.activity_gbq)
 
 
 # --------------------------------------------------------------------------
@@ -181,9 +240,10 @@ def projection_facts(result: PlannerResult) -> ProjectionFacts | None:
 
 CYCLE_COLUMNS = {
     "cycle_number": "Cycle", "cycle_date": "Date", "phase": "Phase",
-    "activity_gbq": "Activity (GBq)", "kidney_dose_gy": "Kidney dose (Gy)",
+    "activity_gbq": "Activity (GBq)", "kidney_dose_p50_gy": "Kidney dose (Gy)",
+    "kidney_dose_source": "Kidney dose source", "kidney_dose_interval_gy": "Kidney dose, 90 % interval (Gy)",
     "kidney_gy_per_gbq": "Kidney (Gy/GBq)", "kidney_t_eff_h": "Kidney T_eff (h)",
-    "tumour_dose_gy": "Tumour dose (Gy)", "kidney_bed_gy": "Kidney BED (Gy)",
+    "tumour_dose_gy": "Tumour dose (Gy)", "kidney_bed_p50_gy": "Kidney BED (Gy)",
     "cumulative_kidney_dose_gy": "Cumulative dose (Gy)", "cumulative_kidney_bed_gy": "Cumulative BED (Gy)",
 }
 TIMELINE_COLUMNS = {"date": "Date", "kind": "Record", "phase": "Phase", "what": "Details"}
@@ -192,8 +252,12 @@ CHECKLIST_COLUMNS = {"criterion": "Criterion", "status": "Status", "value": "Val
 
 
 def cycle_display(cycles: pd.DataFrame) -> pd.DataFrame:
-    """The per-cycle table (``patient.cycle_table``) with the user-facing headers, dates as dates."""
-    out = cycles[list(CYCLE_COLUMNS)].rename(columns=CYCLE_COLUMNS)
+    """The per-cycle table (``patient.cycle_table``) with the user-facing headers, dates as dates;
+    an estimated kidney dose (median) is labelled 'estimated' and has its 90 % interval as text."""
+    interval = [f"{lo:.1f}–{hi:.1f}" if np.isfinite(lo) else ""
+                for lo, hi in zip(cycles["kidney_dose_p05_gy"], cycles["kidney_dose_p95_gy"])]
+    out = cycles.assign(kidney_dose_interval_gy=interval)[list(CYCLE_COLUMNS)].rename(columns=CYCLE_COLUMNS)
+    out["Kidney dose source"] = out["Kidney dose source"].astype(str)
     out["Date"] = out["Date"].dt.date
     return out
 
@@ -233,7 +297,5 @@ def scenario_display(compared: pd.DataFrame) -> pd.DataFrame:
     for key, label in SCENARIO_COLUMNS.items():
         if key == "scenario":
             continue
-        values = compared[key]
-        rows[label] = (["yes" if v else "no" for v in values] if key == "within_tolerance"
-                       else [fmt(float(v), digits.get(key, 1)) for v in values])
+        rows[label] = [v if isinstance(v, str) else fmt(float(v), digits.get(key, 1)) for v in compared[key]]
     return pd.DataFrame(rows, index=list(compared["scenario"])).T.rename_axis("Quantity").reset_index()

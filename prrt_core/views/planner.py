@@ -1,9 +1,12 @@
-"""The salvage planner: a scenario of further cycles judged at an evaluation date, and scenarios side by side.
+"""The salvage planner: a scenario of further cycles judged at an evaluation date, the activity
+options within the kidney limits, and scenarios side by side.
 
 Only what was recorded by the evaluation date is used (``Tables.as_of``). The eligibility
-checklist and the projection share one ``projection.KidneyModelSettings``; its default
-tolerance, 5 % (the projection's 95th percentile stays under each limit), is a planning
-choice of issue 5 (the board may change it), not a published threshold.
+checklist and the projection share one ``projection.KidneyModelSettings``, which starts from
+``data/eligibility.toml`` (``default_scenario``: the kidney limits); its default tolerance, 5 %
+(the projection's 95th percentile stays under each limit), is a planning choice of issue 5
+(the board may change it), not a published threshold. A patient who died on or before the
+evaluation date has no verdict, no projection and no options: only the history.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pandas as pd
 
 from prrt_core import projection
 from prrt_core.clinical import eligibility
+from prrt_core.clinical.eligibility import ActivityRange, LimitPolicy
 from prrt_core.errors import InputError
 from prrt_core.projection import DEFAULT_SETTINGS, KidneyModelSettings
 from prrt_core.tables import Tables
@@ -47,6 +51,96 @@ class Scenario:
         return f"{self.n_cycles} x {self.activity_gbq:.1f} GBq"
 
 
+def default_scenario(config: eligibility.Config) -> Scenario:
+    """The standard salvage scenario with the kidney limits of ``config`` (the planner's start)."""
+    return Scenario(settings=eligibility.default_settings(config))
+
+
+NO_FURTHER_CYCLE = "no further cycle within the limits"
+FURTHER_CYCLE_CHOICES = (1, 2, 3, 4)  # the numbers of further cycles the options cover
+
+
+@dataclass(frozen=True)
+class ActivityOption:
+    """n further cycles of the largest activity per cycle within the excluding kidney limits (GBq,
+    rounded down to 0.1 GBq, within the clinical range); ``caution_crossed``: caution limits that
+    activity crosses (P > tolerance), e.g. ('absorbed dose 23 Gy',)."""
+
+    n_cycles: int
+    activity_gbq: float
+    reduced: bool
+    caution_crossed: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """'2 x 7.4 GBq', 'reduced: 4 x 3.5 GBq', '3 x 5.5 GBq (caution: above absorbed dose 23 Gy)'."""
+        text = f"{'reduced: ' if self.reduced else ''}{self.n_cycles} x {self.activity_gbq:.1f} GBq"
+        if self.caution_crossed:
+            text += f" (caution: above {' and '.join(self.caution_crossed)})"
+        return text
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    """The options the board can act on, for 1-4 further cycles; ``within``: the limits they keep."""
+
+    options: tuple[ActivityOption, ...]
+    within: str
+    activity: ActivityRange
+
+    @property
+    def text(self) -> str:
+        """'2 x 7.4 GBq; 3 x 5.5 GBq', or 'no further cycle within the limits'; never '0.0 GBq'."""
+        return "; ".join(o.text for o in self.options) or NO_FURTHER_CYCLE
+
+    def title(self, tolerance: float) -> str:
+        """What the options are: 'Options within the excluding limits (BED 40 Gy; P(> limit) <= 5 %, ...)'."""
+        return (f"Options within the excluding limits ({self.within}; P(> limit) ≤ {100 * tolerance:g} %, "
+                f"{self.activity.min_gbq:g}–{self.activity.max_gbq:g} GBq per cycle, rounded down to 0.1 GBq)")
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """One text per option, or the one line 'no further cycle within the limits'."""
+        return tuple(o.text for o in self.options) or (NO_FURTHER_CYCLE,)
+
+    def for_cycles(self, n_cycles: int) -> ActivityOption | None:
+        """The option for ``n_cycles`` further cycles (None: none within the limits or not offered)."""
+        return next((o for o in self.options if o.n_cycles == n_cycles), None)
+
+
+def _limit_name(quantity: str, row: pd.Series) -> str:
+    return f"{'absorbed dose' if quantity == 'dose' else 'BED'} {float(row[f'{quantity}_limit_gy']):g} Gy"
+
+
+def option_for(row: pd.Series, policy: LimitPolicy, activity: ActivityRange) -> ActivityOption | None:
+    """The option of one ``projection.project`` row (its n_cycles): the largest activity within the
+    excluding limits, rounded down to 0.1 GBq and clipped to the range; None below its minimum."""
+    excluding = policy.excluding()
+    a_max = min((float(row[f"max_safe_activity_{q}_gbq"]) for q in excluding), default=activity.max_gbq)
+    # Rounded down to 0.1 GBq (the round() absorbs binary noise such as 7.4 * 10 = 74.00000000000001).
+    a = math.floor(round(min(a_max, activity.max_gbq) * 10.0, 6)) / 10.0
+    if a < activity.min_gbq:
+        return None
+    crossed = tuple(_limit_name(q, row) for q in ("bed", "dose")
+                    if q not in excluding and a > float(row[f"max_safe_activity_{q}_gbq"]))
+    return ActivityOption(int(row["n_cycles"]), a, a <= activity.reduced_gbq, crossed)
+
+
+def activity_options(history: pd.DataFrame, patients: pd.DataFrame, patient_id: str,
+                     settings: KidneyModelSettings, policy: LimitPolicy, activity: ActivityRange) -> ActivityOptions:
+    """For 1-4 further cycles, the largest activity per cycle within the excluding kidney limits
+    (P(> limit) <= tolerance), from one ``projection.project`` run per number of cycles."""
+    options, row = [], None
+    for n in FURTHER_CYCLE_CHOICES:
+        row = projection.project(history, n, activity.max_gbq, patients=patients, patient_ids=[patient_id],
+                                 settings=settings).iloc[0]
+        option = option_for(row, policy, activity)
+        if option is not None:
+            options.append(option)
+    within = " and ".join(_limit_name(q, row) for q in policy.excluding()) or "no excluding kidney limit"
+    return ActivityOptions(tuple(options), within, activity)
+
+
 @dataclass(frozen=True)
 class PlannerResult:
     """The planner's result for one patient, evaluation date and scenario."""
@@ -54,11 +148,26 @@ class PlannerResult:
     patient_id: str
     as_of: dt.date
     scenario: Scenario
-    checklist: eligibility.Checklist
-    projection: pd.Series | None  # projection.project row (None: no cycle by as_of or no model)
+    checklist: eligibility.Checklist  # verdict None when the patient died by as_of (deceased_on)
+    projection: pd.Series | None  # projection.project row (None: no cycle by as_of, no model, or deceased)
     path: pd.DataFrame  # projection.project_path rows (empty when no projection)
     history: pd.DataFrame  # cycle_table of the cycles given by as_of
     fan: pd.DataFrame  # fan_table: history and projection on one axis, for the fan chart
+    options: ActivityOptions | None = None  # activity options for 1-4 further cycles (None without projection)
+
+    @property
+    def deceased_on(self) -> dt.date | None:
+        """The date of death when on or before the evaluation date (then no verdict, no projection)."""
+        return self.checklist.deceased_on
+
+    @property
+    def no_projection_reason(self) -> str:
+        """Why there is no projection ('' when there is one)."""
+        if self.projection is not None:
+            return ""
+        if self.deceased_on is not None:
+            return f"{self.patient_id} died on {self.deceased_on.isoformat()}: no projection and no verdict."
+        return str(self.checklist.items.set_index("criterion").loc["Projected kidney dose", "reason"])
 
 
 def fan_table(history: pd.DataFrame, path: pd.DataFrame) -> pd.DataFrame:
@@ -100,12 +209,14 @@ def plan(tables: Tables, patient_id: str, as_of: dt.date, scenario: Scenario, *,
                                         settings=scenario.settings)
     known = tables.as_of(as_of)
     history = cycle_table(known, patient_id, settings=scenario.settings)
-    path = pd.DataFrame()
+    path, options = pd.DataFrame(), None
     if row is not None:
         hist, patients = projection.inputs_from_tables(known)
         path = projection.project_path(hist, scenario.n_cycles, scenario.activity_gbq, patients=patients,
                                        patient_ids=[patient_id], settings=scenario.settings)
-    return PlannerResult(patient_id, as_of, scenario, checklist, row, path, history, fan_table(history, path))
+        options = activity_options(hist, patients, patient_id, scenario.settings, checklist.policy, config.activity)
+    return PlannerResult(patient_id, as_of, scenario, checklist, row, path, history, fan_table(history, path),
+                         options)
 
 
 SCENARIO_COLUMNS = {
@@ -114,19 +225,30 @@ SCENARIO_COLUMNS = {
     "dose_p50_gy": "Cumulative kidney dose, median (Gy)", "dose_p95_gy": "Cumulative kidney dose, 95th pct (Gy)",
     "p_exceed_dose_pct": "P(dose > limit) (%)", "bed_p50_gy": "Cumulative kidney BED, median (Gy)",
     "bed_p95_gy": "Cumulative kidney BED, 95th pct (Gy)", "p_exceed_bed_pct": "P(BED > limit) (%)",
-    "max_safe_activity_gbq": "Largest safe activity per cycle (GBq)", "within_tolerance": "Within tolerance",
+    "largest_activity_gbq": "Largest activity per cycle within the excluding limits (GBq)",
+    "limits_crossed": "Kidney limits crossed (P > tolerance)",
 }
+
+
+def limits_crossed(row: pd.Series, settings: KidneyModelSettings, policy: LimitPolicy) -> str:
+    """'none', or the limits a projection crosses with their severity: 'absorbed dose 23 Gy (caution)'."""
+    crossed = [f"{_limit_name(q, row)} ({policy.severity_of(q).value})" for q in ("bed", "dose")
+               if row[f"p_exceed_{q}"] > settings.tolerance]
+    return "; ".join(crossed) or "none"
 
 
 def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
                       scenarios: Sequence[tuple[int, float]],
-                      settings: KidneyModelSettings) -> pd.DataFrame:
+                      settings: KidneyModelSettings, *, config: eligibility.Config) -> pd.DataFrame:
     """Up to MAX_SCENARIOS (further cycles, GBq per cycle) side by side, from what was known on ``as_of``.
 
     One ``projection.project`` call per scenario with ``settings`` (tolerance, limits, model,
-    seed and samples). Rows in the given order; ValueError names a scenario out of range or
-    a patient without cycles by ``as_of``. Columns: SCENARIO_COLUMNS keys (percentages in %).
+    seed and samples); ``config``: the limit policy and the clinical activity range. Rows in
+    the given order; ValueError names a scenario out of range or a patient without cycles by
+    ``as_of``. Columns: SCENARIO_COLUMNS keys (percentages in %; largest_activity_gbq and
+    limits_crossed as text).
     """
+    policy = eligibility.policy(config, settings)
     if not 1 <= len(scenarios) <= MAX_SCENARIOS:
         raise InputError(f"between 1 and {MAX_SCENARIOS} scenarios are compared, got {len(scenarios)}")
     hist, patients = projection.inputs_from_tables(tables.as_of(as_of))
@@ -137,12 +259,13 @@ def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
         scenario = Scenario(int(n_cycles), float(activity_gbq), settings)
         row = projection.project(hist, scenario.n_cycles, scenario.activity_gbq, patients=patients,
                                  patient_ids=[patient_id], settings=settings).iloc[0]
-        ok = row["p_exceed_dose"] <= settings.tolerance and row["p_exceed_bed"] <= settings.tolerance
+        option = option_for(row, policy, config.activity)
         rows.append({"scenario": scenario.label, "n_cycles": scenario.n_cycles,
                      "activity_gbq": scenario.activity_gbq,
                      "total_activity_gbq": scenario.n_cycles * scenario.activity_gbq,
                      "dose_p50_gy": row["dose_p50_gy"], "dose_p95_gy": row["dose_p95_gy"],
                      "p_exceed_dose_pct": 100.0 * row["p_exceed_dose"], "bed_p50_gy": row["bed_p50_gy"],
                      "bed_p95_gy": row["bed_p95_gy"], "p_exceed_bed_pct": 100.0 * row["p_exceed_bed"],
-                     "max_safe_activity_gbq": row["max_safe_activity_gbq"], "within_tolerance": bool(ok)})
+                     "largest_activity_gbq": NO_FURTHER_CYCLE if option is None else f"{option.activity_gbq:.1f}",
+                     "limits_crossed": limits_crossed(row, settings, policy)})
     return pd.DataFrame(rows, columns=list(SCENARIO_COLUMNS))

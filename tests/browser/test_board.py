@@ -6,13 +6,16 @@ Expected numbers come from prrt_core called directly on the server's database.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pypdf
 import pytest
 
 from prrt_core.clinical import eligibility
+from prrt_core.datasets import demo
 from prrt_core.store import Store
 from prrt_core.views import patient, planner
-from tests.support import visit
+from tests.support import editor, visit
 
 pytestmark = pytest.mark.browser
 
@@ -75,12 +78,18 @@ def test_patient_review_choose_patient_and_download_summary(app_server, page):
     download = info.value
     assert download.suggested_filename == "NET-005_board_summary.html"
     text = open(download.path(), encoding="utf-8").read()
-    assert "<h1>Tumour board summary: NET-005</h1>" in text and text.count("<svg") == 14
+    assert "<h1>Tumour board summary: NET-005</h1>" in text and text.count("<svg") == 2  # the fan charts
     # The planner's default scenario at the most recent record, computed directly.
     as_of = patient.decision_dates(tables, "NET-005").latest
     result = planner.plan(tables, "NET-005", as_of, planner.Scenario(), config=eligibility.load_config())
     assert f"Evaluated on {as_of.isoformat()}" in text and "2 x 7.4 GBq" in text
-    assert f"<th>Projected kidney dose, median (Gy)</th><td>{result.projection['dose_p50_gy']:.1f}</td>" in text
+    assert re.search(rf"<th>Projected kidney dose, median \(Gy[^<]*</th><td>{result.projection['dose_p50_gy']:.1f}</td>",
+                     text)
+    with page.expect_download() as info:  # the same summary as PDF: at most two A4 pages
+        page.get_by_role("button", name="Download tumour-board summary (PDF)").click()
+    assert info.value.suggested_filename == "NET-005_board_summary.pdf"
+    printed = pypdf.PdfReader(info.value.path())
+    assert 1 <= len(printed.pages) <= 2 and "Tumour board summary: NET-005" in printed.pages[0].extract_text()
 
 
 def test_planner_decision_point_scenario_and_verdict(app_server, page):
@@ -89,7 +98,7 @@ def test_planner_decision_point_scenario_and_verdict(app_server, page):
     choose_patient(page, "NET-005")
     page.get_by_role("button", name="Day before first salvage cycle: 2021-10-17").click()
     alert = page.locator('[data-testid="stAlert"]').filter(has_text="Verdict on 2021-10-17")
-    alert.filter(has_text="not eligible").wait_for()
+    alert.filter(has_text="caution").wait_for()  # over 23 Gy absorbed (a caution), within the BED limit
     page.get_by_text("Dose limit 23 Gy").first.wait_for()  # the fan chart
     as_of, config = dt.date(2021, 10, 17), eligibility.load_config()
     before = planner.plan(tables, "NET-005", as_of, planner.Scenario(), config=config).projection
@@ -104,3 +113,41 @@ def test_planner_decision_point_scenario_and_verdict(app_server, page):
     alert.filter(has_text="eligible").filter(has_not_text="not eligible").wait_for()
     median.get_by_text(f"{after.projection['dose_p50_gy']:.1f}", exact=True).wait_for()
     no_exception(page)
+
+
+def test_patient_without_dosimetry_shows_estimates_and_no_zero(tmp_path, page, private_app):
+    # NEW-2: three cycles of 7.4 GBq and no dosimetry. Every kidney dose is the cohort model's
+    # estimate, labelled so in the header, the per-cycle table and the charts; none is drawn as 0 Gy.
+    db = tmp_path / "clinic.sqlite"
+    with Store(db) as store:
+        demo.load(store, actor=editor("demo"))
+        store.insert({"patients": [{"patient_id": "NEW-2", "sex": "M", "primary_site": "pancreas",
+                                    "hypertension": 0, "diabetes": 0}],
+                      "cycles": [{"patient_id": "NEW-2", "cycle_number": n, "phase": "initial",
+                                  "cycle_date": f"2024-0{2 * n - 1}-10", "activity_gbq": 7.4} for n in (1, 2, 3)]},
+                     actor=editor("tester"))
+        tables = store.read_all()
+    cycles = patient.cycle_table(tables, "NEW-2")
+    dose = patient.header(tables, "NEW-2", cycles=cycles).kidney_dose
+    with private_app(db) as url:
+        visit(page, f"{url}/patient?patient=NEW-2", "Patient review")
+        shown = f"{dose.value_gy:.1f} ({dose.p05_gy:.1f}–{dose.p95_gy:.1f})"
+        metric(page, "Cumulative kidney dose (Gy)").get_by_text(shown, exact=True).wait_for()
+        metric(page, "Cumulative kidney dose (Gy)").get_by_text("incl. 3 estimated cycles").wait_for()
+        page.get_by_text("Kidney dose source 'estimated'").wait_for()
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        dose_chart = charts.filter(has_text="Kidney and tumour dose per cycle")
+        dose_chart.get_by_text("estimated (cohort model)").first.wait_for()  # the legend
+        # Vega's SVG marks carry their data as ARIA labels: the kidney bars are the estimates, none 0 Gy.
+        bars = [label for label in dose_chart.locator("path[aria-label]").evaluate_all(
+            "nodes => nodes.map(n => n.getAttribute('aria-label'))") if "Organ: Kidneys" in label]
+        assert len(bars) == 3 and all("Source: estimated (cohort model)" in b for b in bars)
+        heights = [float(re.search(r"Absorbed dose per cycle \(Gy\): ([0-9.]+)", b).group(1)) for b in bars]
+        assert heights == pytest.approx(cycles["kidney_dose_p50_gy"].tolist(), rel=1e-6) and min(heights) > 0
+        cumulative = charts.filter(has_text="Cumulative kidney dose and BED")
+        cumulative.get_by_text("estimated (cohort model)").first.wait_for()
+        points = [label for label in cumulative.locator("path[aria-label]").evaluate_all(
+            "nodes => nodes.map(n => n.getAttribute('aria-label'))") if "Quantity: Kidney dose;" in label]
+        totals = [float(re.search(r"Cumulative kidney dose and BED \(Gy\): ([0-9.]+)", p).group(1)) for p in points]
+        assert totals == pytest.approx(cycles["cumulative_kidney_dose_gy"].tolist(), rel=1e-6) and min(totals) > 0
+        no_exception(page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from prrt_core.store import Store, backup
@@ -290,3 +291,45 @@ def test_hostile_file_names_show_as_text(fresh_demo_db, app_env):
     assert refused == ["Cannot restore " + md(f"{HOSTILE_BACKUP}: not an SQLite database (a backup starts "
                                               "with 'SQLite format 3')")]
     assert not [b for b in bodies(at) if unescaped_link(b)]
+
+
+# ---- issue 13 section 5: a date typed wrongly is named, never crashes the page ----------------
+def test_bad_dates_typed_into_the_cycles_editor_are_named_and_nothing_is_written(fresh_demo_db, app_env):
+    # In a datetime column, 0001-01-01 and 0021-01-01 ("21-01-01" in an ISO-ordered date picker)
+    # stopped st.data_editor itself: pandas cannot hold the year in nanoseconds (1677-2262) and
+    # raised AssertionError while Streamlit applied the edit. Dates are now ISO text, judged by the
+    # import's cell rule (importer/cells.py: YYYY-MM-DD, a real calendar date in that range).
+    app_env(fresh_demo_db)
+    at = choose(open_page(), "cycles", "NET-001")
+    with Store(fresh_demo_db) as store:
+        before, n_audit = store.read("cycles"), len(store.read("audit"))
+    first = before[before["patient_id"] == "NET-001"].sort_values("cycle_number")
+    typed = {0: {"cycle_date": "21-01-01"}, 1: {"cycle_date": "0001-01-01"}, 2: {"cycle_date": "99999-01-01"}}
+    at.session_state[editor_key("cycles", "NET-001")] = {"edited_rows": typed, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    warning = at.warning[-1].value
+    assert warning.startswith("3 cell(s) would be refused; nothing is saved until they are corrected")
+    for row, value, reason in ((1, "21-01-01", "not a date: write YYYY-MM-DD"),
+                               (2, "0001-01-01", "no such calendar date"),
+                               (3, "99999-01-01", "not a date: write YYYY-MM-DD")):
+        assert f"- cycles, row {row}, {md('cycle_date')}: {md(repr(value))} — {md(reason)}" in warning
+    at.button(key="save_edits").click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("3 problem(s) found; nothing was written")
+    assert problem_table(at)[["File", "Row", "Column", "Value"]].values.tolist() == [
+        ["cycles (editor)", 1, "cycle_date", "21-01-01"], ["cycles (editor)", 2, "cycle_date", "0001-01-01"],
+        ["cycles (editor)", 3, "cycle_date", "99999-01-01"]]
+    with Store(fresh_demo_db) as store:
+        assert store.read("cycles").equals(before) and len(store.read("audit")) == n_audit
+    # The page survives: correcting the first cell and undoing the others saves that one date.
+    fixed = (first["cycle_date"].iloc[0] + pd.Timedelta(days=1)).strftime("%Y-%m-%d")  # before cycle 2
+    at.session_state[editor_key("cycles", "NET-001")] = {"edited_rows": {0: {"cycle_date": fixed}},
+                                                          "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not [w for w in at.warning if "would be refused" in w.value]
+    at.button(key="save_edits").click().run()
+    assert not at.exception and at.success[0].value == "Saved."
+    with Store(fresh_demo_db) as store:
+        after = store.read("cycles", patient_id="NET-001").sort_values("cycle_number")["cycle_date"]
+    assert after.iloc[0] == pd.Timestamp(fixed) and after.iloc[1:].equals(first["cycle_date"].iloc[1:])

@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from prrt_core import projection
-from prrt_core.clinical import response, toxicity
+from prrt_core.clinical import eligibility, response, toxicity
 from prrt_core.store import Store
+from prrt_core.views import patient, planner
 from tests import support
 from tests.support import editor
 
@@ -33,7 +34,9 @@ def test_link_opens_the_patient_and_header_numbers_match_the_store(demo_db, demo
     kidney = demo_tables.dosimetry.query("organ == 'kidneys'").merge(cycles, on="cycle_id")
     assert shown["Cycles so far"] == str(len(cycles))
     assert shown["Cumulative activity (GBq)"] == f"{cycles['activity_gbq'].sum():.1f}"
-    assert shown["Cumulative kidney dose (Gy)"] == f"{kidney['dose_gy'].sum():.1f}"
+    # NET-007 has 22.95 Gy: beside the 23 Gy limit it reads 22.95, never "23.0" (issue 13).
+    assert kidney["dose_gy"].sum() == pytest.approx(22.95, abs=0.005)
+    assert shown["Cumulative kidney dose (Gy)"] == "22.95"
     # BED so far = the projection's bed_now_gy over the whole history (same T_eff rule).
     history, patients = projection.inputs_from_tables(demo_tables)
     row = projection.project(history, 1, 7.4, patients=patients, patient_ids=["NET-007"]).iloc[0]
@@ -43,7 +46,7 @@ def test_link_opens_the_patient_and_header_numbers_match_the_store(demo_db, demo
     assert "of 28 Gy" in bed.delta
     text = " ".join(m.value for m in at.markdown)
     assert "hypertension" in text
-    assert len(at.get("vega_lite_chart")) == 12  # timeline, 2 dose, 7 labs, MAG3, RECIST
+    assert len(at.get("vega_lite_chart")) == 14  # timeline, 2 dose, 7 labs, MAG3, bilirubin, albumin, RECIST
     assert at.download_button[0].label == "Download tumour-board summary (HTML)"
     assert any("default scenario: 2 x 7.4 GBq" in c.value for c in at.caption)
 
@@ -105,3 +108,53 @@ def test_patient_without_records_and_empty_store(fresh_demo_db, tmp_path, app_en
     app_env(empty)
     at = open_patient_page()
     assert any("No patients in the database yet" in i.value for i in at.info)
+
+
+def add_patient_without_dosimetry(db) -> None:
+    """NEW-2: three initial cycles of 7.4 GBq, no dosimetry at all (no kidney dose to count)."""
+    with Store(db) as store:
+        store.insert({"patients": [{"patient_id": "NEW-2", "sex": "M", "primary_site": "pancreas",
+                                    "hypertension": 0, "diabetes": 0, "weight_kg": 80.0, "height_cm": 180.0}],
+                      "cycles": [{"patient_id": "NEW-2", "cycle_number": n, "phase": "initial",
+                                  "cycle_date": f"2024-0{2 * n - 1}-10", "activity_gbq": 7.4} for n in (1, 2, 3)]},
+                     actor=editor("tester"))
+
+
+def test_cycles_without_dosimetry_are_estimated_never_zero(fresh_demo_db, app_env):
+    add_patient_without_dosimetry(fresh_demo_db)
+    app_env(fresh_demo_db)
+    at = open_patient_page("NEW-2")
+    with Store(fresh_demo_db) as store:
+        head = patient.header(store.read_all(), "NEW-2")
+    dose = head.kidney_dose
+    assert dose.n_estimated == 3 and dose.p05_gy < dose.value_gy < dose.p95_gy
+    metric = next(m for m in at.metric if m.label == "Cumulative kidney dose (Gy)")
+    # The header: the median with its 90 % interval, and how many cycles are estimated.
+    assert metric.value == f"{dose.value_gy:.1f} ({dose.p05_gy:.1f}–{dose.p95_gy:.1f})"
+    assert metric.delta.startswith("incl. 3 estimated cycles, limit 23 Gy: ")
+    assert metric.help.startswith(f"median {dose.value_gy:.1f} of 23 Gy")  # the whole text: fm.limit_text
+    assert any(c.value.replace("\\", "").startswith("Kidney dose so far: median") for c in at.caption)
+    table = next(d.value for d in at.dataframe if "Kidney dose source" in d.value.columns)
+    assert table["Kidney dose source"].tolist() == ["estimated"] * 3
+    assert (table["Kidney dose (Gy)"] > 0).all()  # an estimate per cycle, no 0 Gy
+    assert all("–" in x for x in table["Kidney dose, 90 % interval (Gy)"])
+    assert any("Kidney dose source 'estimated'" in c.value for c in at.caption)
+    text = " ".join(m.value for m in at.markdown)
+    assert "80 kg / 180 cm" in text
+
+
+def test_top_of_review_shows_verdict_and_decision(demo_db, demo_tables, app_env):
+    app_env(demo_db)
+    at = open_patient_page("NET-005")
+    boxes = [e.value.replace("\\", "") for e in [*at.success, *at.warning, *at.error, *at.info]]  # markdown escapes
+    verdict = next(v for v in boxes if v.startswith("Verdict on"))
+    # The planner's verdict for the default scenario at the last record, computed directly.
+    config = eligibility.load_config()
+    as_of = patient.last_record_date(demo_tables, "NET-005")
+    result = planner.plan(demo_tables, "NET-005", as_of, planner.default_scenario(config), config=config)
+    assert verdict.startswith(f"Verdict on {as_of.isoformat()} (2 x 7.4 GBq, default scenario): "
+                              f"**{result.checklist.verdict_text}**. After 2 x 7.4 GBq: kidney dose median")
+    assert f"P(> {result.projection['bed_limit_gy']:g} Gy)" in verdict
+    text = " ".join(m.value for m in at.markdown)
+    assert "no decision recorded" in text
+    assert "ECOG" in text and "somatostatin analogue" in text  # performance status, prior therapies

@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"dicom", "dosimetry", "errors"},
     "importer": {"store", "tables", "errors", "dicom", "dosimetry", "archives"},
     "cohort": {"clinical", "dosimetry", "projection", "tables", "errors"},
-    "datasets": {"store", "clinical", "dosimetry", "tables", "paths", "errors"},
+    "datasets": {"store", "clinical", "dosimetry", "tables", "decisions", "paths", "errors"},
     "views": {"clinical", "cohort", "dosimetry", "projection", "dicom", "tables", "decisions", "errors"},
     "charts": {"views", "cohort", "clinical", "dosimetry", "dicom", "tables", "errors"},
     "reports": {"views", "charts", "clinical", "projection", "dosimetry", "tables", "decisions", "errors"},

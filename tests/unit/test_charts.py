@@ -79,12 +79,14 @@ def test_every_patient_chart_validates_with_units_and_inline_data(review):
 
 def test_dose_per_cycle_bars(review):
     spec = charts.dose_per_cycle(review.cycles).to_dict()
-    enc = spec["encoding"]
-    assert spec["mark"]["type"] == "bar"
+    assert [v["mark"]["type"] for v in spec["layer"]] == ["bar"]  # every dose measured: no error bars
+    enc = spec["layer"][0]["encoding"]
     assert (enc["x"]["field"], enc["xOffset"]["field"], enc["y"]["field"]) == ("Cycle", "Organ", "Dose (Gy)")
     assert enc["y"]["title"] == "Absorbed dose per cycle (Gy)"
     kidney = [r["Dose (Gy)"] for r in rows(spec) if r["Organ"] == "Kidneys"]
     assert kidney == review.cycles["kidney_dose_gy"].tolist()  # one bar per cycle, in cycle order
+    assert {r["Source"] for r in rows(spec)} == {"measured"}
+    assert enc["fillOpacity"]["legend"] is None  # no "estimated" legend without an estimate
 
 
 def test_cumulative_chart_has_the_23_gy_rule_and_the_patients_bed_limit(review):
@@ -148,7 +150,74 @@ def test_fan_chart_history_band_median_point_and_limit(plan):
 
 def test_svg_width_in_pixels(review):
     spec = charts.timeline_chart(review.timeline, width=600).to_dict()
-    assert spec["width"] == 600 and spec["height"] == 140
+    assert spec["width"] == 600 and spec["height"] == 170
+
+
+def test_timeline_labels_every_event(review):
+    spec = charts.timeline_chart(review.timeline).to_dict()
+    texts = [v for v in spec["layer"] if v["mark"]["type"] == "text"]
+    assert [t["encoding"]["text"]["field"] for t in texts] == ["Label", "Label"]  # above and below, alternating
+    labels = [r["Label"] for r in rows(spec)]
+    assert labels == review.timeline["label"].tolist() and "C5" in labels and "Death" in labels
+
+
+def test_mag3_axis_starts_at_zero(review):
+    spec = charts.mag3_chart(review.mag3, review.treatment_dates).to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["scale"] == {"zero": True}
+
+
+def test_liver_charts_on_ctcae_bands(review):
+    specs = {name: chart.to_dict() for name, chart in charts.liver_charts(review).items()}  # validates
+    assert list(specs) == ["liver_bilirubin", "liver_albumin"]
+    for spec in specs.values():
+        assert_units_on_axes(spec)
+        rect = spec["layer"][0]
+        assert rect["mark"]["type"] == "rect" and rect["encoding"]["color"]["field"] == "CTCAE grade"
+    albumin = {r["CTCAE grade"]: (r["lower"], r["upper"]) for r in rows(specs["liver_albumin"]) if "upper" in r}
+    assert albumin["1"] == (3.0, 3.5)  # CTCAE v5.0 hypoalbuminemia grade 1: <LLN (3.5 g/dL) - 3 g/dL
+
+
+# ---------------------------------------------------------------- a patient without kidney dosimetry
+
+@pytest.fixture(scope="module")
+def estimated(demo_tables):
+    """NET-005 with kidney dosimetry removed from cycles 2 and 4 (estimated by the cohort model)."""
+    cycles = demo_tables.cycles.query("patient_id == 'NET-005' and cycle_number in (2, 4)")
+    d = demo_tables.dosimetry
+    tables = demo_tables.replace(dosimetry=d[~(d["cycle_id"].isin(cycles["cycle_id"]) & (d["organ"] == "kidneys"))])
+    return patient.review(tables, "NET-005")
+
+
+def test_estimated_doses_have_their_own_marks_and_no_zero(estimated):
+    spec = charts.dose_per_cycle(estimated.cycles).to_dict()
+    kidney = [r for r in rows(spec) if r.get("Organ") == "Kidneys" and "Dose (Gy)" in r]
+    by_cycle = {r["Cycle"]: r for r in kidney}
+    assert {c: r["Source"] for c, r in by_cycle.items() if r["Source"] != "measured"} == {
+        2: "estimated (cohort model)", 4: "estimated (cohort model)"}
+    assert len(by_cycle) == 6 and all(r["Dose (Gy)"] > 0 for r in kidney)  # an estimate, never 0 Gy
+    cycles = estimated.cycles.set_index("cycle_number")
+    assert by_cycle[2]["Dose (Gy)"] == pytest.approx(cycles.loc[2, "kidney_dose_p50_gy"])
+    bars, error = spec["layer"]
+    assert bars["encoding"]["fillOpacity"]["field"] == bars["encoding"]["strokeDash"]["field"] == "Source"
+    assert bars["encoding"]["fillOpacity"]["scale"]["domain"] == ["measured", "estimated (cohort model)"]
+    assert (error["mark"]["type"], error["encoding"]["y"]["field"], error["encoding"]["y2"]["field"]) == (
+        "rule", "5th percentile (Gy)", "95th percentile (Gy)")
+    assert bars["encoding"]["fillOpacity"]["legend"]["title"] == "Kidney dose (bar: 90 % interval)"
+
+
+def test_cumulative_estimate_is_a_hollow_median_with_a_band(estimated):
+    head = estimated.header
+    spec = charts.cumulative_kidney(estimated.cycles, head.kidney_dose.limit_gy, head.kidney_bed.limit_gy).to_dict()
+    marks = [(v["mark"]["type"], v["mark"].get("filled")) for v in views(spec) if "mark" in v]
+    assert marks[:4] == [("line", None), ("area", None), ("point", True), ("point", False)]
+    hollow = spec["layer"][3]
+    assert hollow["transform"] == [{"filter": "(datum.Source === 'estimated (cohort model)')"}]
+    assert hollow["encoding"]["shape"]["scale"]["range"] == ["circle", "diamond"]
+    data = [r for r in rows(spec) if r.get("Quantity") == "Kidney dose"]
+    assert [r["Source"] for r in data] == ["measured"] + ["estimated (cohort model)"] * 5  # from cycle 2 on
+    assert all(r["Cumulative (Gy)"] > 0 for r in data)
+    assert data[-1]["Cumulative (Gy)"] == pytest.approx(head.kidney_dose.value_gy)
+    assert data[-1]["5th percentile (Gy)"] < data[-1]["Cumulative (Gy)"] < data[-1]["95th percentile (Gy)"]
 
 
 def test_date_axes_show_the_year(review):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from prrt_core import cli
+from prrt_core.cli.main import COMMANDS as ALL_COMMANDS
 from prrt_core.importer import export
 from prrt_core.store import Store, backup
 from tests.support import REPO, editor
@@ -147,23 +148,51 @@ def test_backup_from_dev_null_is_refused_not_an_empty_file(tmp_path):
     assert not (tmp_path / "b.sqlite").exists()
 
 
-def test_a_missing_database_is_created_only_by_init_and_demo(tmp_path, good, capsys):
+# ---- issue 13 section 5: a missing database is created by init and demo only -----------------
+# Every command, on a database file that does not exist: (arguments, what happens). A command that
+# created an empty file would keep the app from loading the demo cohort on its first start.
+CREATES, REFUSES, NEEDS_NONE = "creates", "refuses", "needs no database"
+ON_A_MISSING_DATABASE = {
+    "init": (["init"], CREATES), "demo": (["demo", "--patients", "3"], CREATES),
+    "export": (["export", "OUT"], REFUSES), "backup": (["backup", "OUT/b.sqlite"], REFUSES),
+    "project": (PROJECT + ["--cycles", "2", "--activity", "7.4"], REFUSES), "import": (["import", "PATIENTS"], REFUSES),
+    "restore": (["restore", "GOOD"], REFUSES),
+    "dicom": (["dicom", "STUDY", "--patient", "NET-001", "--cycle", "1"], REFUSES),
+    "template": (["template", "OUT/template.xlsx"], NEEDS_NONE),
+}
+
+
+@pytest.mark.parametrize("name", [command.NAME for command in ALL_COMMANDS])
+def test_a_missing_database_is_created_only_by_init_and_demo(tmp_path, good, capsys, name):
+    assert name in ON_A_MISSING_DATABASE, f"say what {name!r} does on a missing database"
+    argv, outcome = ON_A_MISSING_DATABASE[name]
     db = tmp_path / "new" / "prrt.sqlite"
     (patients := tmp_path / "patients.csv").write_text("patient_id,sex,primary_site,hypertension,diabetes\n"
                                                        "N1,F,lung,0,0\n")
-    for argv in (["export", str(tmp_path / "out")], ["backup", str(tmp_path / "b.sqlite")],
-                 PROJECT + ["--cycles", "2", "--activity", "7.4"], ["import", str(patients)],
-                 ["restore", str(good)], ["dicom", str(tmp_path), "--patient", "NET-001", "--cycle", "1"]):
-        assert cli.main(["--db", str(db)] + argv) == 1, argv
-        assert "no such database file" in capsys.readouterr().err, argv
-        assert not db.exists() and not db.parent.exists(), argv
-    assert cli.main(["--db", str(db), "import", str(patients), "--dry-run"]) == 0  # checked against an empty one
-    assert "1 row(s) would write (into an empty database" in capsys.readouterr().out and not db.exists()
-    assert cli.main(["--db", str(db), "init"]) == 0 and db.exists()
-    other = tmp_path / "demo.sqlite"
-    assert cli.main(["--db", str(other), "demo", "--patients", "3"]) == 0
-    with Store(other) as store:
-        assert store.is_demo
+    (study := tmp_path / "study").mkdir()
+    argv = [{"OUT": str(tmp_path / "out"), "OUT/b.sqlite": str(tmp_path / "out" / "b.sqlite"),
+             "OUT/template.xlsx": str(tmp_path / "out" / "template.xlsx"), "PATIENTS": str(patients),
+             "GOOD": str(good), "STUDY": str(study)}.get(a, a) for a in argv]
+    code = cli.main(["--db", str(db)] + argv)
+    err = capsys.readouterr().err
+    if outcome == REFUSES:
+        assert code == 1 and err.count("\n") == 1 and "no such database file" in err and str(db) in err, err
+        assert not db.parent.exists() and not (tmp_path / "out").exists()
+    elif outcome == NEEDS_NONE:
+        assert code == 0 and (tmp_path / "out" / "template.xlsx").exists() and not db.parent.exists()
+    else:
+        assert code == 0 and db.exists(), err
+        with Store(db, create=False) as store:
+            assert store.is_demo == (name == "demo") and store.is_empty() == (name == "init")
+
+
+def test_an_import_dry_run_on_a_missing_database_checks_against_an_empty_one_and_creates_nothing(tmp_path, capsys):
+    db = tmp_path / "new" / "prrt.sqlite"
+    (patients := tmp_path / "patients.csv").write_text("patient_id,sex,primary_site,hypertension,diabetes\n"
+                                                       "N1,F,lung,0,0\n")
+    assert cli.main(["--db", str(db), "import", str(patients), "--dry-run"]) == 0
+    assert "1 row(s) would write (into an empty database" in capsys.readouterr().out
+    assert not db.exists() and not db.parent.exists()
 
 
 def sha256(path: Path) -> str:

@@ -540,7 +540,7 @@ def test_cli_template_import_dry_run_backup_and_restore(tmp_path, capsys):
 def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
     original = importer.editable_frame(seeded.read_all(), "cycles")
     assert list(original.columns) == [c.name for c in TABLES["cycles"].columns] + ["_pk"]
-    assert original["cycle_date"].dtype == "datetime64[ns]" and original.index.tolist() == [1]
+    assert original["cycle_date"].tolist() == ["2021-03-01"] and original.index.tolist() == [1]  # ISO text
     edited = pd.concat([original, pd.DataFrame([{
         "patient_id": "P1", "cycle_number": 2, "phase": "initial",
         "cycle_date": pd.Timestamp("2021-01-01"), "activity_gbq": 7.2, "_pk": None}], index=[2])])

@@ -53,3 +53,41 @@ def test_mag3_trend_is_the_least_squares_slope_per_year():
     assert np.isnan(labs.mag3_trend(mag3.iloc[:1]).slope_per_year)
 
 
+
+
+# CTCAE v5.0 (27 Nov 2017): "Blood bilirubin increased" (baseline normal) G1 >ULN-1.5 x ULN,
+# G2 >1.5-3.0 x ULN, G3 >3.0-10.0 x ULN, G4 >10.0 x ULN; "Hypoalbuminemia" G1 <LLN-3 g/dL,
+# G2 <3-2 g/dL, G3 <2 g/dL. Edges by hand with ULN 1.2 mg/dL and LLN 3.5 g/dL.
+@pytest.mark.parametrize(("test", "value", "grade"), [
+    ("bilirubin", 1.2, 0), ("bilirubin", 1.21, 1), ("bilirubin", 1.8, 1), ("bilirubin", 1.81, 2),
+    ("bilirubin", 3.6, 2), ("bilirubin", 3.61, 3), ("bilirubin", 12.0, 3), ("bilirubin", 12.01, 4),
+    ("albumin", 3.5, 0), ("albumin", 3.49, 1), ("albumin", 3.0, 1), ("albumin", 2.99, 2), ("albumin", 2.0, 2),
+    ("albumin", 1.99, 3),
+])
+def test_liver_grades_at_the_ctcae_edges(test, value, grade):
+    assert labs.liver_grade(test, [value], lln=3.5, uln=1.2).tolist() == [float(grade)]
+
+
+@pytest.mark.parametrize("test", list(labs.LiverTest))
+def test_liver_bands_are_the_grades_liver_grade_applies(test):
+    bands = labs.liver_bands(test, [0.05, 30.0])  # values spanning every band
+    assert list(bands["grade"]) == (["0", "1", "2", "3", "4"] if test == "bilirubin" else ["0", "1", "2", "3"])
+    mid = (bands["lower"] + bands["upper"]) / 2
+    assert labs.liver_grade(test, mid).tolist() == bands["grade"].astype(float).tolist()
+    # Bilirubin grade g while value > lower edge (the upper edge belongs to it); albumin while value < upper.
+    inner = bands.iloc[1:-1]
+    edge = inner["upper"] if test == "bilirubin" else inner["lower"]
+    assert labs.liver_grade(test, edge).tolist() == inner["grade"].astype(float).tolist()
+    assert labs.lab_title(test) == {"bilirubin": "Bilirubin (mg/dL)", "albumin": "Albumin (g/dL)"}[test]
+
+
+def test_liver_values_of_a_patient(demo_tables):
+    liver = labs.liver_values(demo_tables, "NET-004")
+    rows = demo_tables.labs.query("patient_id == 'NET-004'")
+    for test, column in labs.LIVER_COLUMN.items():
+        got = liver[liver["test"] == test.value]
+        expected = rows.loc[rows[column].notna()].sort_values("lab_date")[column]
+        assert got["value"].tolist() == expected.tolist() and len(got)
+        assert got["grade_label"].tolist() == [str(int(g)) for g in labs.liver_grade(test, expected)]
+    bands = labs.all_liver_bands(liver)
+    assert set(bands["test"]) == {"bilirubin", "albumin"}

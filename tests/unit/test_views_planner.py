@@ -1,12 +1,14 @@
-"""The salvage planner: a scenario judged at an evaluation date, and scenarios side by side.
+"""The salvage planner: a scenario judged at an evaluation date, the activity options, and scenarios side by side.
 
 Expected values come from the prrt_core functions the planner promises to agree with
-(eligibility.assess, projection.project and project_path).
+(eligibility.assess, projection.project and project_path), or are derived by hand.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
 import pandas as pd
 import pytest
@@ -18,11 +20,13 @@ from prrt_core.views import format as fm
 from prrt_core.views import patient, planner
 
 CONFIG = eligibility.load_config()
+POLICY = eligibility.policy(CONFIG, KidneyModelSettings())  # BED excludes, absorbed dose is a caution
 
 
 def test_plan_uses_what_was_known_and_agrees_with_assess_and_project_path(demo_tables):
     as_of = patient.decision_dates(demo_tables, "NET-004").before_salvage
-    scenario = planner.Scenario(n_cycles=2, activity_gbq=7.4, settings=KidneyModelSettings(tolerance=0.05))
+    scenario = planner.default_scenario(CONFIG)
+    assert scenario == planner.Scenario(2, 7.4, KidneyModelSettings())
     result = planner.plan(demo_tables, "NET-004", as_of, scenario, config=CONFIG)
     checklist, row = eligibility.assess(demo_tables, "NET-004", as_of=as_of, n_cycles=2, activity_gbq=7.4,
                                         config=CONFIG, settings=KidneyModelSettings())
@@ -37,44 +41,115 @@ def test_plan_uses_what_was_known_and_agrees_with_assess_and_project_path(demo_t
     assert fan.loc[("projection", "Kidney dose", 4), "limit_gy"] == 23.0
     facts = fm.projection_facts(result)
     assert facts.p_exceed_dose_pct == f"{100 * row['p_exceed_dose']:.1f} %"
-    assert facts.label("p_exceed_dose_pct") == "P(kidney dose > 23 Gy)"
-    assert facts.dose_median_gy == f"{row['dose_p50_gy']:.1f}"
+    assert facts.label("p_exceed_dose_pct") == "P(kidney dose > 23 Gy), caution limit"
+    assert facts.label("p_exceed_bed_pct") == f"P(kidney BED > {row['bed_limit_gy']:g} Gy), exclude limit"
+    assert facts.policy == "Kidney limits: BED 28/40 Gy exclude; absorbed dose 23 Gy caution"
+    assert facts.dose_median_gy == f"{row['dose_p50_gy']:.1f}" and abs(row["dose_p50_gy"] - 23) > 0.1
     assert facts.label("dose_median_gy") == "Projected kidney dose, median (Gy)"
     assert facts.max_safe_cycles == str(int(row["max_safe_cycles"]))
-    assert facts.label("max_safe_cycles") == "Largest safe number of cycles at 7.4 GBq"
+    assert facts.options == result.options.text and "0.0 GBq" not in facts.options
 
 
-def test_plan_without_cycles_by_the_evaluation_date_has_no_projection(demo_tables):
+def test_plan_without_cycles_by_the_evaluation_date_cannot_assess(demo_tables):
     result = planner.plan(demo_tables, "NET-004", dt.date(2020, 1, 1), planner.Scenario(), config=CONFIG)
-    assert result.projection is None and result.path.empty and result.history.empty
+    assert result.projection is None and result.path.empty and result.history.empty and result.options is None
     assert fm.projection_facts(result) is None
-    assert result.checklist.verdict == "caution"  # unknowns are never a pass
+    assert result.checklist.verdict == "cannot assess"  # unknowns are never a pass
+    assert result.no_projection_reason == ("Projected kidney dose: no projection (no cycle recorded by the "
+                                           "evaluation date)")
+
+
+def test_plan_of_a_deceased_patient_has_only_the_history(demo_tables):
+    died = patient.decision_dates(demo_tables, "NET-004").death  # 2025-05-23
+    result = planner.plan(demo_tables, "NET-004", died, planner.Scenario(), config=CONFIG)
+    assert result.deceased_on == died and result.checklist.verdict is None
+    assert result.projection is None and result.options is None and result.path.empty
+    assert len(result.history) == 5 and (result.fan["source"] == "history").all()
+    assert result.no_projection_reason == "NET-004 died on 2025-05-23: no projection and no verdict."
+    day_before = planner.plan(demo_tables, "NET-004", died - dt.timedelta(days=1), planner.Scenario(), config=CONFIG)
+    assert day_before.deceased_on is None and day_before.checklist.verdict is not None
+
+
+def row(n: int, bed_gbq: float, dose_gbq: float) -> pd.Series:
+    """A projection row with the largest activity per cycle of each limit alone (GBq)."""
+    return pd.Series({"n_cycles": n, "max_safe_activity_bed_gbq": bed_gbq, "max_safe_activity_dose_gbq": dose_gbq,
+                      "dose_limit_gy": 23.0, "bed_limit_gy": 40.0})
+
+
+def test_option_is_rounded_down_clipped_and_never_zero():
+    a = CONFIG.activity  # 1.0-7.4 GBq, reduced at or below 3.7 GBq
+    assert planner.option_for(row(2, 9.87, 99.0), POLICY, a).text == "2 x 7.4 GBq"  # clipped to the label's 7.4
+    assert planner.option_for(row(3, 5.59, 99.0), POLICY, a).text == "3 x 5.5 GBq"  # 5.59 rounded DOWN
+    assert planner.option_for(row(2, 3.7, 99.0), POLICY, a).text == "reduced: 2 x 3.7 GBq"
+    assert planner.option_for(row(4, 3.79, 99.0), POLICY, a).text == "reduced: 4 x 3.7 GBq"
+    assert planner.option_for(row(1, 0.99, 99.0), POLICY, a) is None  # below the 1.0 GBq minimum: dropped
+    assert planner.option_for(row(1, 0.0, 99.0), POLICY, a) is None  # already over: no "0.0 GBq"
+    # Within BED 40 Gy (exclude) but above the 23 Gy absorbed-dose caution limit:
+    crossing = planner.option_for(row(2, 7.4, 5.2), POLICY, a)
+    assert crossing.text == "2 x 7.4 GBq (caution: above absorbed dose 23 Gy)"
+    # With the absorbed dose made an excluding limit too, the smaller of the two binds.
+    both = dataclasses.replace(POLICY, dose_severity=eligibility.Severity.EXCLUDE)
+    assert planner.option_for(row(2, 7.4, 5.26), both, a).text == "2 x 5.2 GBq"
+    assert planner.ActivityOptions((), "BED 40 Gy", a).text == planner.NO_FURTHER_CYCLE
+    assert planner.ActivityOptions((), "BED 40 Gy", a).lines == ("no further cycle within the limits",)
+
+
+def test_activity_options_match_project_per_number_of_cycles(demo_tables):
+    as_of = patient.decision_dates(demo_tables, "NET-005").before_salvage
+    result = planner.plan(demo_tables, "NET-005", as_of, planner.Scenario(), config=CONFIG)
+    history, patients = projection.inputs_from_tables(demo_tables.as_of(as_of))
+    shown = {o.n_cycles: o for o in result.options.options}
+    for n in (1, 2, 3, 4):
+        r = projection.project(history, n, 7.4, patients=patients, patient_ids=["NET-005"]).iloc[0]
+        expected = min(math.floor(r["max_safe_activity_bed_gbq"] * 10) / 10, 7.4)
+        if expected < 1.0:
+            assert n not in shown
+            continue
+        assert shown[n].activity_gbq == expected
+        # Above the caution limit exactly when P(dose > 23 Gy) > 5 % at that activity.
+        at = projection.project(history, n, expected, patients=patients, patient_ids=["NET-005"]).iloc[0]
+        assert bool(shown[n].caution_crossed) == bool(at["p_exceed_dose"] > 0.05)
+        assert at["p_exceed_bed"] <= 0.05
+    assert result.options.within == f"BED {result.projection['bed_limit_gy']:g} Gy"
+    assert result.options.title(0.05) == (f"Options within the excluding limits ({result.options.within}; "
+                                          "P(> limit) ≤ 5 %, 1–7.4 GBq per cycle, rounded down to 0.1 GBq)")
 
 
 def test_compare_scenarios_matches_project(demo_tables):
     as_of = dt.date(2025, 3, 17)
     out = planner.compare_scenarios(demo_tables, "NET-004", as_of, planner.DEFAULT_SCENARIOS,
-                                    projection.DEFAULT_SETTINGS)
+                                    projection.DEFAULT_SETTINGS, config=CONFIG)
     history, patients = projection.inputs_from_tables(demo_tables.as_of(as_of))
     for (n, a), (_, got) in zip(planner.DEFAULT_SCENARIOS, out.iterrows()):
-        row = projection.project(history, n, a, patients=patients, patient_ids=["NET-004"]).iloc[0]
-        assert got["dose_p50_gy"] == row["dose_p50_gy"] and got["total_activity_gbq"] == pytest.approx(n * a)
-        assert got["p_exceed_bed_pct"] == 100 * row["p_exceed_bed"]
-        assert got["max_safe_activity_gbq"] == row["max_safe_activity_gbq"]
+        r = projection.project(history, n, a, patients=patients, patient_ids=["NET-004"]).iloc[0]
+        assert got["dose_p50_gy"] == r["dose_p50_gy"] and got["total_activity_gbq"] == pytest.approx(n * a)
+        assert got["p_exceed_bed_pct"] == 100 * r["p_exceed_bed"]
+        expected = min(math.floor(r["max_safe_activity_bed_gbq"] * 10) / 10, 7.4)
+        assert got["largest_activity_gbq"] == f"{expected:.1f}"
     shown = fm.scenario_display(out)
     assert list(shown.columns) == ["Quantity", "2 x 7.4 GBq", "3 x 5.5 GBq", "4 x 3.7 GBq"]
     with pytest.raises(ValueError, match="between 1 and 3 scenarios"):
-        planner.compare_scenarios(demo_tables, "NET-004", as_of, [(1, 7.4)] * 4, projection.DEFAULT_SETTINGS)
+        planner.compare_scenarios(demo_tables, "NET-004", as_of, [(1, 7.4)] * 4, projection.DEFAULT_SETTINGS,
+                                  config=CONFIG)
     with pytest.raises(ValueError, match="no cycle recorded by 2020-01-01"):
-        planner.compare_scenarios(demo_tables, "NET-004", dt.date(2020, 1, 1), [(1, 7.4)], projection.DEFAULT_SETTINGS)
+        planner.compare_scenarios(demo_tables, "NET-004", dt.date(2020, 1, 1), [(1, 7.4)],
+                                  projection.DEFAULT_SETTINGS, config=CONFIG)
 
 
-def test_not_eligible_demo_patient_at_its_salvage_decision(demo_tables):
-    # NET-005: 19.3 Gy after four initial cycles; two more of 7.4 GBq cross 23 Gy.
+def test_caution_demo_patient_at_its_salvage_decision(demo_tables):
+    # NET-005: 19.3 Gy after four initial cycles; two more of 7.4 GBq cross 23 Gy absorbed (a caution)
+    # but stay within its BED limit (which excludes): caution, not "not eligible".
     as_of = patient.decision_dates(demo_tables, "NET-005").before_salvage
     result = planner.plan(demo_tables, "NET-005", as_of, planner.Scenario(), config=CONFIG)
-    assert result.checklist.verdict == "not eligible"
-    assert result.projection["p_exceed_dose"] > 0.05
-    assert result.projection["max_safe_activity_gbq"] < 7.4
+    assert result.projection["p_exceed_dose"] > 0.05 and result.projection["p_exceed_bed"] <= 0.05
+    assert result.checklist.verdict == "caution"
 
 
+def test_values_at_a_limit_read_as_at_the_limit():
+    assert fm.gy_of_limit(22.95, 23) == "22.95 of 23 Gy"  # not "23.0 of 23 Gy"
+    assert fm.gy_of_limit(23.04, 23) == "23.04 of 23 Gy"  # not "23.0": over the limit reads over
+    assert fm.gy_of_limit(12.34, 23) == "12.3 of 23 Gy"  # far from the limit: one decimal
+    assert fm.gy_of_limit(23.0, 23) == "23.0 of 23 Gy"
+    assert fm.gy_of_limit(39.96, 40) == "39.96 of 40 Gy"
+    assert fm.gy_of_limit(float("nan"), 23) == "—"
+    assert fm.number_beside_limit(4.96, 5.0) == "4.96"  # a probability in % beside a 5 % tolerance

@@ -1,0 +1,58 @@
+"""The top of the patient review: the verdict under the default scenario with its projection
+headline, and the board's current decision (views.board).
+
+Expected values come from views.planner.plan called directly (the verdict the planner shows) and
+from decision records signed into a private store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prrt_core.clinical import eligibility
+from prrt_core.decisions import Decision, DecisionRecord
+from prrt_core.store import Store
+from prrt_core.store import decisions as stored
+from prrt_core.views import board, patient, planner
+from tests.support import editor
+
+
+def test_verdict_and_headline_are_the_planners_default_scenario(demo_tables):
+    config = eligibility.load_config()
+    status = board.board_status(demo_tables, "NET-005", config=config)
+    as_of = patient.last_record_date(demo_tables, "NET-005")
+    result = planner.plan(demo_tables, "NET-005", as_of, planner.default_scenario(config), config=config)
+    assert (status.as_of, status.verdict, status.scenario) == (as_of, result.checklist.verdict, "2 x 7.4 GBq")
+    row = result.projection
+    assert status.headline.startswith("After 2 x 7.4 GBq: kidney dose median ")
+    assert f"(90 % interval {row['dose_p05_gy']:.1f}–{row['dose_p95_gy']:.1f})" in status.headline
+    assert f"P(> {row['bed_limit_gy']:g} Gy)" in status.headline
+    assert status.policy == result.checklist.policy.text
+    assert status.decision is None and status.decision_text == board.NO_DECISION
+
+
+def test_deceased_patient_has_no_verdict_and_no_projection(demo_tables):
+    # NET-004 died on 2025-05-23, its most recent record.
+    status = board.board_status(demo_tables, "NET-004", config=eligibility.load_config())
+    assert status.verdict is None and status.verdict_text == "no verdict (died on 2025-05-23)"
+    assert status.headline == "No projection: died on 2025-05-23." and status.options == ""
+
+
+def test_current_decision_is_the_newest_not_superseded(fresh_demo_db, demo_tables):
+    last_clinical = patient.last_record_date(demo_tables, "NET-005")
+    board_1, board_2 = last_clinical + dt.timedelta(days=10), last_clinical + dt.timedelta(days=40)
+    with Store(fresh_demo_db) as store:
+        first = DecisionRecord(patient_id="NET-005", board_date=board_1, decision=Decision.DEFER,
+                               attendees="A, B", rationale="await restaging", defer_until=board_2)
+        stored.sign(store, first, actor=editor("Dr One"), now_utc=dt.datetime(2030, 1, 2, 9, 0, tzinfo=dt.UTC))
+        second = DecisionRecord(patient_id="NET-005", board_date=board_2, decision=Decision.SALVAGE,
+                                attendees="A, B, C", rationale="stable disease", n_cycles=2, activity_gbq=7.4,
+                                supersedes_record=1)
+        stored.sign(store, second, actor=editor("Dr Two"), now_utc=dt.datetime(2030, 2, 1, 10, 30, tzinfo=dt.UTC))
+        tables = store.read_all()
+    status = board.board_status(tables, "NET-005", config=eligibility.load_config())
+    assert status.decision.record_number == 2
+    assert status.decision_text == (f"salvage: 2 x 7.4 GBq (board {board_2.isoformat()}; signed by Dr Two, "
+                                    "2030-02-01T10:30:00Z)")
+    # A board decision is not a clinical record: the verdict is judged on the last clinical record.
+    assert status.as_of == last_clinical

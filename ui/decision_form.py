@@ -1,0 +1,80 @@
+"""The planner's "Record the board's decision": the current scenario pre-filled, signed by this
+session's editor, stored as one transaction (``prrt_core.store.decisions.sign``); and the
+patient's earlier records. Streamlit-side only."""
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from prrt_core.decisions import Decision, DecisionRecord, current
+from prrt_core.errors import PrrtError
+from prrt_core.store import Store
+from prrt_core.store import decisions as store_decisions
+from prrt_core.views import decision as decision_view
+from prrt_core.views.planner import PlannerResult
+from ui import database, identity
+from ui.text import md
+
+DONE_KEY = "decision_recorded"
+
+
+def _record(result: PlannerResult, revision: int) -> DecisionRecord | None:
+    """The widgets of one record; None (with a message) when it is not complete."""
+    scenario = result.scenario
+    board_date = st.date_input("Board date", value=result.as_of, key="dec_board_date")
+    decision = Decision(st.radio("Decision", [d.value for d in Decision], horizontal=True, key="dec_kind"))
+    n_cycles = activity = until = None
+    if decision == Decision.SALVAGE:
+        left, right = st.columns(2)
+        n_cycles = int(left.number_input("Further cycles", 1, 10, scenario.n_cycles, key="dec_cycles"))
+        activity = float(right.number_input("Activity per cycle (GBq)", 0.1, 15.0, float(scenario.activity_gbq),
+                                            step=0.1, format="%.1f", key="dec_activity"))
+    elif decision == Decision.DEFER:
+        until = st.date_input("Decide again on", value=board_date + dt.timedelta(weeks=12), key="dec_until")
+    attendees = st.text_input("Attendees (names or roles, separated by ';')", max_chars=500, key="dec_attendees")
+    rationale = st.text_area("Rationale", max_chars=2000, key="dec_rationale")
+    live = current(database.tables().board_decisions, result.patient_id)
+    supersedes = None
+    if live is not None and st.checkbox(f"This record supersedes record {live.record_number} "
+                                        f"({md(live.label)}, {live.board_date.isoformat()})", value=True,
+                                        key="dec_supersedes"):
+        supersedes = live.record_number
+    try:
+        return DecisionRecord(patient_id=result.patient_id, board_date=board_date, decision=decision,
+                              attendees=attendees, rationale=rationale,
+                              snapshot=decision_view.snapshot(result, data_revision=revision),
+                              n_cycles=n_cycles, activity_gbq=activity, defer_until=until,
+                              supersedes_record=supersedes)
+    except PrrtError as exc:
+        st.caption(f"To sign: {md(exc)}")
+        return None
+
+
+def decision_section(result: PlannerResult) -> None:
+    """The record form (editors) and the patient's decision history (everyone)."""
+    path, revision = database.store_revision()
+    done = st.session_state.pop(DONE_KEY, None)
+    if done:
+        st.success(md(done), icon=":material/verified:")
+    with st.expander("Record the board's decision", expanded=False):
+        actor = identity.current_actor()
+        if actor is None or not actor.can_write:
+            st.info("Only editors record decisions.")
+        else:
+            record = _record(result, revision)
+            st.caption(f"Signed as {md(actor.name)}; a signed record is never changed, only superseded. "
+                       "The record keeps what this page shows now: verdict, checklist, projection and settings.")
+            if st.button("Sign and record", type="primary", disabled=record is None, key="dec_sign"):
+                try:
+                    with Store(path) as store:
+                        signed = store_decisions.sign(store, record, actor=actor)
+                except PrrtError as exc:
+                    st.error(f"Nothing was recorded: {md(exc)}")
+                else:
+                    st.session_state[DONE_KEY] = (f"Record {signed.record_number} signed: {signed.label} "
+                                                  f"({signed.board_date.isoformat()}).")
+                    st.rerun()
+        past = decision_view.history(database.tables().board_decisions, result.patient_id)
+        if not past.empty:
+            st.dataframe(past.rename(columns=decision_view.HISTORY_COLUMNS), hide_index=True, width="stretch")
