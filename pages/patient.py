@@ -74,7 +74,7 @@ chosen = planner_state.load()
 if chosen and chosen.patient_id == patient_id:
     as_of, scenario, origin = chosen.as_of, chosen.scenario, "the planner's current scenario"
 else:
-    as_of, scenario = _decision_dates(revision, patient_id).latest, planner.Scenario()
+    as_of, scenario = _decision_dates(revision, patient_id).latest, planner.default_scenario(eligibility.load_config())
     origin = "the planner's default scenario"
 summary = functools.partial(_summary, database.tables(), patient_id, as_of, scenario, database.is_demo())
 with top[1]:

@@ -17,28 +17,34 @@ from ui import database, identity
 from ui.text import md
 
 DONE_KEY = "decision_recorded"
+# The form's widget keys end in a version that a signed record increments: a new, empty form.
+VERSION_KEY = "decision_form_version"
+
+
+def _key(name: str) -> str:
+    return f"{name}_{st.session_state.get(VERSION_KEY, 0)}"
 
 
 def _record(result: PlannerResult, revision: int) -> DecisionRecord | None:
     """The widgets of one record; None (with a message) when it is not complete."""
     scenario = result.scenario
-    board_date = st.date_input("Board date", value=result.as_of, key="dec_board_date")
-    decision = Decision(st.radio("Decision", [d.value for d in Decision], horizontal=True, key="dec_kind"))
+    board_date = st.date_input("Board date", value=result.as_of, key=_key("dec_board_date"))
+    decision = Decision(st.radio("Decision", [d.value for d in Decision], horizontal=True, key=_key("dec_kind")))
     n_cycles = activity = until = None
     if decision == Decision.SALVAGE:
         left, right = st.columns(2)
-        n_cycles = int(left.number_input("Further cycles", 1, 10, scenario.n_cycles, key="dec_cycles"))
+        n_cycles = int(left.number_input("Further cycles", 1, 10, scenario.n_cycles, key=_key("dec_cycles")))
         activity = float(right.number_input("Activity per cycle (GBq)", 0.1, 15.0, float(scenario.activity_gbq),
-                                            step=0.1, format="%.1f", key="dec_activity"))
+                                            step=0.1, format="%.1f", key=_key("dec_activity")))
     elif decision == Decision.DEFER:
-        until = st.date_input("Decide again on", value=board_date + dt.timedelta(weeks=12), key="dec_until")
-    attendees = st.text_input("Attendees (names or roles, separated by ';')", max_chars=500, key="dec_attendees")
-    rationale = st.text_area("Rationale", max_chars=2000, key="dec_rationale")
+        until = st.date_input("Decide again on", value=board_date + dt.timedelta(weeks=12), key=_key("dec_until"))
+    attendees = st.text_input("Attendees (names or roles, separated by ';')", max_chars=500, key=_key("dec_attendees"))
+    rationale = st.text_area("Rationale", max_chars=2000, key=_key("dec_rationale"))
     live = current(database.tables().board_decisions, result.patient_id)
     supersedes = None
     if live is not None and st.checkbox(f"This record supersedes record {live.record_number} "
                                         f"({md(live.label)}, {live.board_date.isoformat()})", value=True,
-                                        key="dec_supersedes"):
+                                        key=_key("dec_supersedes")):
         supersedes = live.record_number
     try:
         return DecisionRecord(patient_id=result.patient_id, board_date=board_date, decision=decision,
@@ -57,7 +63,7 @@ def decision_section(result: PlannerResult) -> None:
     done = st.session_state.pop(DONE_KEY, None)
     if done:
         st.success(md(done), icon=":material/verified:")
-    with st.expander("Record the board's decision", expanded=False):
+    with st.expander("Record the board's decision", expanded=st.session_state.get(VERSION_KEY, 0) > 0):
         actor = identity.current_actor()
         if actor is None or not actor.can_write:
             st.info("Only editors record decisions.")
@@ -74,6 +80,7 @@ def decision_section(result: PlannerResult) -> None:
                 else:
                     st.session_state[DONE_KEY] = (f"Record {signed.record_number} signed: {signed.label} "
                                                   f"({signed.board_date.isoformat()}).")
+                    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
                     st.rerun()
         past = decision_view.history(database.tables().board_decisions, result.patient_id)
         if not past.empty:

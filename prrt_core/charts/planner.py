@@ -16,7 +16,9 @@ FAN_TITLES = {"Kidney dose": "Cumulative kidney dose (Gy)", "Kidney BED": "Cumul
 FAN_SERIES = {"History": ("#4c78a8", [1, 0]), "Projected median": ("#f58518", [1, 0]),
               "Point projection": ("#37474f", [4, 3])}
 FAN_NOTE = ("Band: 5th to 95th percentile of the projected cumulative total; dashed: deterministic point "
-            "projection (mean Gy/GBq); red: the limit.")
+            "projection (mean Gy/GBq); red: the limit; hollow diamonds with bars: a history total that includes "
+            "cycles without dosimetry, estimated by the cohort model (median, 90 % interval).")
+ESTIMATED_LABEL = "estimated (cohort model), 90 % interval"
 
 
 def fan_chart(fan: pd.DataFrame, quantity: str, *, width: Width = "container", height: int = 300) -> alt.TopLevelMixin:
@@ -54,9 +56,22 @@ def fan_chart(fan: pd.DataFrame, quantity: str, *, width: Width = "container", h
         strokeDash=alt.StrokeDash("Series:N", title="Cumulative", scale=alt.Scale(
             domain=list(FAN_SERIES), range=[FAN_SERIES[k][1] for k in FAN_SERIES])),
         tooltip=[alt.Tooltip("Cycle:Q"), alt.Tooltip("Series:N"), alt.Tooltip("Gy:Q", title=title, format=".2f")]))
+    guessed = hist[hist["estimated"].astype(bool)].assign(Estimate=ESTIMATED_LABEL)
+    if len(guessed):  # never drawn as if measured: hollow marks and the interval of the estimate
+        tips = [alt.Tooltip("Cycle:Q"), alt.Tooltip("Gy:Q", title="median (Gy)", format=".1f"),
+                alt.Tooltip("p05_gy:Q", title="5th percentile (Gy)", format=".1f"),
+                alt.Tooltip("p95_gy:Q", title="95th percentile (Gy)", format=".1f")]
+        layers.append(alt.Chart(data(guessed)).mark_rule(strokeWidth=1.5, color="#4c78a8").encode(
+            x=x, y=alt.Y("p05_gy:Q", title=title, scale=y_scale), y2=alt.Y2("p95_gy:Q"), tooltip=tips))
+        layers.append(alt.Chart(data(guessed)).mark_point(shape="diamond", filled=True, fill="white", size=130,
+                                                          strokeWidth=2.5, stroke="#1f3f66", opacity=1).encode(
+            x=x, y=alt.Y("Gy:Q", title=title, scale=y_scale),
+            shape=alt.Shape("Estimate:N", title="History", legend=alt.Legend(labelLimit=400),
+                            scale=alt.Scale(domain=[ESTIMATED_LABEL], range=["diamond"])),
+            tooltip=tips))
     limits = pd.DataFrame({"Limit": [f"{'BED' if 'BED' in quantity else 'Dose'} limit {limit:g} Gy"],
                            "Limit (Gy)": [limit]})
     layers.append(limit_rules(data, limits, title))
-    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent")
+    chart = alt.layer(*layers).resolve_scale(color="independent", strokeDash="independent", shape="independent")
     return style(chart, data, f"Cumulative {quantity.replace('Kidney', 'kidney')}: history and projection",
                   width, height)

@@ -23,6 +23,7 @@ from prrt_core.clinical import eligibility
 from prrt_core.clinical.eligibility import ActivityRange, LimitPolicy
 from prrt_core.errors import InputError
 from prrt_core.projection import DEFAULT_SETTINGS, KidneyModelSettings
+from prrt_core.projection.estimates import DoseSource
 from prrt_core.tables import Tables
 from prrt_core.views.patient import cycle_table
 
@@ -174,23 +175,28 @@ def fan_table(history: pd.DataFrame, path: pd.DataFrame) -> pd.DataFrame:
     """History and projection on one axis of total cycle number, for the fan chart.
 
     Rows: one per past cycle (source 'history': cumulative kidney dose and BED after that
-    cycle, no band) and one per future cycle 0..n (source 'projection': median, 5th and
-    95th percentiles and point projection of the cumulative totals; cycle = past + k).
-    Columns: cycle, source, quantity ('Kidney dose' | 'Kidney BED'), value_gy, p05_gy,
+    cycle; when it includes an estimated cycle, ``estimated`` is True, value_gy is the median and
+    p05_gy/p95_gy its 90 % interval) and one per future cycle 0..n (source 'projection': median,
+    5th and 95th percentiles and point projection of the cumulative totals; cycle = past + k).
+    Columns: cycle, source, quantity ('Kidney dose' | 'Kidney BED'), estimated, value_gy, p05_gy,
     p50_gy, p95_gy, point_gy, limit_gy.
     """
     rows = []
     n_past = len(history)
-    for quantity, hist_col, prefix, limit_col in (("Kidney dose", "cumulative_kidney_dose_gy", "dose", "dose_limit_gy"),
-                                                  ("Kidney BED", "cumulative_kidney_bed_gy", "bed", "bed_limit_gy")):
+    estimated = (history["kidney_dose_source"] != DoseSource.MEASURED).cumsum().to_numpy() > 0
+    for quantity, prefix, limit_col in (("Kidney dose", "dose", "dose_limit_gy"), ("Kidney BED", "bed", "bed_limit_gy")):
         limit = float(path[limit_col].iat[0]) if not path.empty else math.nan
+        hist = f"cumulative_kidney_{prefix}"
         rows.append(pd.DataFrame({
-            "cycle": np.arange(1, n_past + 1), "source": "history", "quantity": quantity,
-            "value_gy": history[hist_col].to_numpy(dtype=float), "p05_gy": np.nan, "p50_gy": np.nan,
-            "p95_gy": np.nan, "point_gy": np.nan, "limit_gy": limit}))
+            "cycle": np.arange(1, n_past + 1), "source": "history", "quantity": quantity, "estimated": estimated,
+            "value_gy": history[f"{hist}_gy"].to_numpy(dtype=float),
+            "p05_gy": np.where(estimated, history[f"{hist}_p05_gy"].to_numpy(dtype=float), np.nan), "p50_gy": np.nan,
+            "p95_gy": np.where(estimated, history[f"{hist}_p95_gy"].to_numpy(dtype=float), np.nan),
+            "point_gy": np.nan, "limit_gy": limit}))
         if not path.empty:
             rows.append(pd.DataFrame({
                 "cycle": n_past + path["future_cycle"].to_numpy(), "source": "projection", "quantity": quantity,
+                "estimated": False,
                 "value_gy": path[f"{prefix}_p50_gy"].to_numpy(), "p05_gy": path[f"{prefix}_p05_gy"].to_numpy(),
                 "p50_gy": path[f"{prefix}_p50_gy"].to_numpy(), "p95_gy": path[f"{prefix}_p95_gy"].to_numpy(),
                 "point_gy": path[f"point_{prefix}_gy"].to_numpy(), "limit_gy": limit}))

@@ -92,10 +92,11 @@ def open_editor(page, url: str, table: str, patient: str, n_rows: int):
     for label, option in (("Table", table), ("Patient", patient)):
         page.get_by_test_id("stSelectbox").filter(has_text=label).click()
         page.get_by_role("option", name=option, exact=True).click()
-        expect(page.get_by_role("combobox", name=label)).to_have_value(option)
+        expect(page.get_by_role("combobox", name=label)).to_have_value(option, timeout=60_000)
     grid = page.get_by_test_id("stDataFrame").first
     # the header, the rows, and the row that adds one
-    expect(grid.locator("table[role=grid]")).to_have_attribute("aria-rowcount", str(n_rows + 2))
+    rows = grid.locator("table[role=grid]")
+    expect(rows).to_have_attribute("aria-rowcount", str(n_rows + 2), timeout=60_000)
     finished(page)
     return grid
 
@@ -103,7 +104,7 @@ def open_editor(page, url: str, table: str, patient: str, n_rows: int):
 def finished(page) -> None:
     """Wait until the page's script has run to its end: a cell editor opened while it still runs is
     closed by the redraw at the end, and what was typed into it is lost."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
 
 
 def type_into_cell(page, grid, row: int, column: int, shown: str, value: str) -> None:
@@ -160,7 +161,7 @@ def test_bad_dates_typed_into_the_cycles_editor_are_named_and_the_page_survives(
         # The page still works: another table opens.
         page.get_by_test_id("stSelectbox").filter(has_text="Table").click()
         page.get_by_role("option", name="labs", exact=True).click()
-        expect(page.get_by_role("combobox", name="Table")).to_have_value("labs")
-        expect(page.get_by_text("would be refused")).to_have_count(0)
+        expect(page.get_by_role("combobox", name="Table")).to_have_value("labs", timeout=60_000)
+        expect(page.get_by_text("would be refused")).to_have_count(0, timeout=60_000)
     with Store(fresh_demo_db) as store:
         assert store.read("cycles").equals(before) and len(store.read("audit")) == n_audit

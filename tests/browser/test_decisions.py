@@ -21,8 +21,9 @@ pytestmark = pytest.mark.browser
 
 def record(page, *, kind: str, attendees: str, rationale: str) -> None:
     section = page.get_by_test_id("stExpander").filter(has_text="Record the board's decision")
-    if not section.get_by_text("Attendees").is_visible():
+    if not section.get_by_label("Attendees").is_visible():
         section.get_by_text("Record the board's decision").click()
+    expect(section.get_by_label("Attendees")).to_have_value("")  # emptied after the previous record
     section.get_by_text(kind, exact=True).click()
     section.get_by_label("Attendees").fill(attendees)
     section.get_by_label("Rationale").fill(rationale)

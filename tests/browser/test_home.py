@@ -53,7 +53,7 @@ def test_no_request_leaves_this_computer_on_any_page(app_server, page):
     for _, title, _ in navigation.PAGES[1:] + navigation.PAGES[:1]:
         navigate(page, title, HEADINGS.get(title, title))
         # the page has run to its end (charts drawn, fonts loaded)
-        expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+        expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
         page.wait_for_load_state("networkidle")
     outside = sorted({url for url in requests if not loopback(url)})
     assert not outside and not failed, (outside, failed)
@@ -79,7 +79,7 @@ def test_an_error_box_offers_no_ask_google_or_chatgpt_link(tmp_path, page):
                      ready=lambda url=url: answers(url), what="streamlit"):
             page.goto(url)
             box = page.get_by_test_id("stException")
-            expect(box).to_contain_text("RuntimeError")
+            expect(box).to_contain_text("RuntimeError", timeout=60_000)
             for name in ("Ask Google", "Ask ChatGPT"):
                 expect(box.get_by_role("link", name=name)).to_have_count(links)
 
@@ -93,7 +93,7 @@ def test_an_empty_database_offers_the_demo_cohort(tmp_path, page, private_app):
         page.get_by_role("button", name="Load the demo cohort").click()
         page.get_by_text("Demo data.").wait_for()
         patients = page.locator('[data-testid="stMetric"]').filter(has_text="Patients").first
-        expect(patients).to_contain_text("35")
+        expect(patients).to_contain_text("35", timeout=60_000)
         expect(page.get_by_role("button", name="Load the demo cohort")).to_have_count(0)
         assert page.locator('[data-testid="stException"]').count() == 0
     with Store(db) as store:

@@ -333,3 +333,14 @@ def test_bad_dates_typed_into_the_cycles_editor_are_named_and_nothing_is_written
     with Store(fresh_demo_db) as store:
         after = store.read("cycles", patient_id="NET-001").sort_values("cycle_number")["cycle_date"]
     assert after.iloc[0] == pd.Timestamp(fixed) and after.iloc[1:].equals(first["cycle_date"].iloc[1:])
+
+
+def test_a_typed_value_in_the_cell_message_shows_as_text(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = choose(open_page(), "cycles", "NET-001")
+    at.session_state[editor_key("cycles", "NET-001")] = {
+        "edited_rows": {0: {"cycle_date": "[click](https://evil.example)"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    warning = at.warning[-1].value
+    assert warning.startswith("1 cell(s) would be refused") and md("[click](https://evil.example)") in warning
+    assert not unescaped_link(warning)

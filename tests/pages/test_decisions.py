@@ -15,10 +15,14 @@ def open_planner(patient_id: str):
     return support.open_page("pages/planner.py", query={"patient": patient_id})
 
 
+def widget(widgets, name: str):
+    """The form's widget ``name`` (its key carries the form's version: ``dec_kind_0``, ...)."""
+    return next(w for w in widgets if w.key and w.key.rsplit("_", 1)[0] == name)
+
+
 def sign(at, **fields) -> None:
-    for key, value in fields.items():
-        widget = next(w for w in (*at.text_input, *at.text_area) if w.key == key)
-        widget.input(value)
+    for name, value in fields.items():
+        widget((*at.text_input, *at.text_area), name).input(value)
     at.run()
     next(b for b in at.button if b.key == "dec_sign").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -29,9 +33,9 @@ def test_a_decision_is_signed_with_the_scenario_and_superseded(fresh_demo_db, ap
     at = open_planner("NET-010")
     sign_button = next(b for b in at.button if b.key == "dec_sign")
     assert sign_button.disabled  # attendees and rationale are still empty
-    assert next(r for r in at.radio if r.key == "dec_kind").value == "salvage"
-    assert next(n for n in at.number_input if n.key == "dec_cycles").value == 2  # the planner's scenario
-    assert next(n for n in at.number_input if n.key == "dec_activity").value == 7.4
+    assert widget(at.radio, "dec_kind").value == "salvage"
+    assert widget(at.number_input, "dec_cycles").value == 2  # the planner's scenario
+    assert widget(at.number_input, "dec_activity").value == 7.4
     sign(at, dec_attendees="oncology; nuclear medicine; physics", dec_rationale="Long PFS; BED within limits")
     assert any(s.value.startswith(md("Record 1 signed: salvage: 2 x 7.4 GBq")) for s in at.success)
     with Store(fresh_demo_db) as store:
@@ -44,8 +48,8 @@ def test_a_decision_is_signed_with_the_scenario_and_superseded(fresh_demo_db, ap
     assert first.snapshot["settings"]["alpha_beta_gy"] == 2.6
     assert json.loads(json.dumps(first.snapshot)) == first.snapshot
 
-    next(r for r in at.radio if r.key == "dec_kind").set_value("defer").run()
-    assert next(c for c in at.checkbox if c.key == "dec_supersedes").value  # supersedes record 1
+    widget(at.radio, "dec_kind").set_value("defer").run()
+    assert widget(at.checkbox, "dec_supersedes").value  # supersedes record 1
     sign(at, dec_attendees="oncology", dec_rationale="Await MAG3 renography")
     with Store(fresh_demo_db) as store:
         now = current(store.read("board_decisions"), "NET-010")

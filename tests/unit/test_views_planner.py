@@ -153,3 +153,31 @@ def test_values_at_a_limit_read_as_at_the_limit():
     assert fm.gy_of_limit(39.96, 40) == "39.96 of 40 Gy"
     assert fm.gy_of_limit(float("nan"), 23) == "—"
     assert fm.number_beside_limit(4.96, 5.0) == "4.96"  # a probability in % beside a 5 % tolerance
+
+
+def test_history_with_cycles_without_dosimetry_is_estimated_in_the_fan_and_never_zero(demo_tables):
+    """Issue 13 §2: NET-010 with the kidney dosimetry of its first two cycles removed. The fan's
+    history marks every total from cycle 1 on as estimated, with a 90 % interval around a median
+    that is never 0 Gy; the last history total is the projection's start (future cycle 0), and the
+    planner's "so far" text is that median with its interval, not a log-normal mean."""
+    config = eligibility.load_config()
+    first_two = demo_tables.cycles[demo_tables.cycles["patient_id"] == "NET-010"].nsmallest(2, "cycle_number")
+    tables = demo_tables.replace(dosimetry=demo_tables.dosimetry[~demo_tables.dosimetry["cycle_id"].isin(
+        first_two["cycle_id"])])
+    as_of = patient.decision_dates(tables, "NET-010").before_salvage
+    result = planner.plan(tables, "NET-010", as_of, planner.default_scenario(config), config=config)
+    hist = result.fan[(result.fan["source"] == "history") & (result.fan["quantity"] == "Kidney dose")]
+    assert hist["estimated"].all()
+    assert (hist["value_gy"] > 0).all() and (hist["p05_gy"] < hist["value_gy"]).all()
+    assert (hist["value_gy"] < hist["p95_gy"]).all()
+    start = result.path.loc[result.path["future_cycle"] == 0, "dose_p50_gy"].iat[0]
+    assert hist["value_gy"].iat[-1] == pytest.approx(start, rel=1e-9)
+    facts = fm.projection_facts(result)
+    last = result.history.iloc[-1]
+    assert facts.dose_so_far == (f"median {last['cumulative_kidney_dose_gy']:.1f} Gy (90 % interval "
+                                 f"{last['cumulative_kidney_dose_p05_gy']:.1f}–{last['cumulative_kidney_dose_p95_gy']:.1f}"
+                                 " Gy), incl. 2 estimated cycles")
+    # With every cycle measured the history is exact: no estimate, no interval.
+    measured = planner.plan(demo_tables, "NET-010", as_of, planner.default_scenario(config), config=config)
+    exact = measured.fan[measured.fan["source"] == "history"]
+    assert not exact["estimated"].any() and exact["p05_gy"].isna().all()
