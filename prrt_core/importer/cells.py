@@ -132,7 +132,12 @@ def _parse_column(col: ColumnSpec, unit: Unit | None, texts: pd.Series, source: 
         iso = _match(texts, _ISO_DATE)
         days = pd.to_datetime(texts.where(iso), format="%Y-%m-%d", errors="coerce")
         problems += problems_where(source, texts, ~empty & ~iso, name, "not a date: write YYYY-MM-DD")
-        problems += problems_where(source, texts, iso & days.isna(), name, "no such calendar date")
+        # pandas holds dates from 1677-09-22 to 2262-04-11 (nanoseconds in 64 bits): outside them a
+        # real calendar date is refused for its year, not called impossible.
+        year = pd.to_numeric(texts.where(iso).str[:4], errors="coerce")
+        far = iso & days.isna() & ((year <= 1677) | (year >= 2262))
+        problems += problems_where(source, texts, far, name, "year out of range: dates from 1678 to 2261")
+        problems += problems_where(source, texts, iso & days.isna() & ~far, name, "no such calendar date")
         return days.dt.strftime("%Y-%m-%d").astype(object).where(days.notna(), None), problems
     if col.kind == ColumnKind.TIMESTAMP:
         form = _match(texts, _UTC_TIME)
