@@ -8,14 +8,14 @@ import functools
 import streamlit as st
 
 from prrt_core.charts import patient as charts
-from prrt_core.clinical import eligibility
+from prrt_core.projection import KidneyModelSettings
 from prrt_core.reports import pdf as board_pdf
 from prrt_core.reports import summary as board_summary
 from prrt_core.tables import Tables
 from prrt_core.views import board, labs, patient, planner, record
 from prrt_core.views import format as fm
 from prrt_core.views.patient import LimitLevel
-from ui import database, navigation, patient_picker, planner_state
+from ui import checklist_config, database, navigation, patient_picker, planner_state
 from ui.text import md
 
 navigation.ensure_navigation()
@@ -27,8 +27,8 @@ VERDICT_BOX = {fm.Tone.OK: st.success, fm.Tone.WARN: st.warning, fm.Tone.BAD: st
 
 
 @st.cache_data(show_spinner="Reading the patient's records ...", max_entries=64)
-def _review(revision: tuple[str, int], patient_id: str) -> patient.PatientReview:
-    return patient.review(database.tables(), patient_id)
+def _review(revision: tuple[str, int], patient_id: str, settings: KidneyModelSettings) -> patient.PatientReview:
+    return patient.review(database.tables(), patient_id, settings=settings)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -40,21 +40,21 @@ def _summary(tables: Tables, patient_id: str, as_of: dt.date | None, scenario: p
              as_pdf: bool = False) -> str | bytes:
     """The summary, HTML or PDF; runs on the download click in its own thread, so only pure prrt_core
     calls on the arguments bound when the button was drawn."""
-    request = board_summary.SummaryRequest(patient_id, as_of, scenario, eligibility.load_config(),
+    request = board_summary.SummaryRequest(patient_id, as_of, scenario, checklist_config.config(),
                                            dt.datetime.now(), demo)
     return board_pdf.render_pdf(tables, request) if as_pdf else board_summary.render_html(tables, request)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _chart_specs(revision: tuple[str, int], patient_id: str) -> dict[str, dict]:
+def _chart_specs(revision: tuple[str, int], patient_id: str, settings: KidneyModelSettings) -> dict[str, dict]:
     """Vega-Lite specs of the patient's charts (serialised once per patient and store revision)."""
-    rv = _review(revision, patient_id)
+    rv = _review(revision, patient_id, settings)
     return {name: charts.spec(chart) for name, chart in {**charts.patient_charts(rv), **charts.liver_charts(rv)}.items()}
 
 
 @st.cache_data(show_spinner="Judging the default scenario ...", max_entries=64)
 def _board(revision: tuple[str, int], patient_id: str) -> board.BoardStatus:
-    return board.board_status(database.tables(), patient_id, config=eligibility.load_config())
+    return board.board_status(database.tables(), patient_id, config=checklist_config.config())
 
 
 st.title("Patient review")
@@ -65,7 +65,7 @@ with top[0]:
 if patient_id is None:
     st.stop()
 revision = database.store_revision()
-rv = _review(revision, patient_id)
+rv = _review(revision, patient_id, checklist_config.settings())
 head, state = rv.header, rv.status
 facts = fm.header_facts(head)
 
@@ -74,7 +74,7 @@ chosen = planner_state.load()
 if chosen and chosen.patient_id == patient_id:
     as_of, scenario, origin = chosen.as_of, chosen.scenario, "the planner's current scenario"
 else:
-    as_of, scenario = _decision_dates(revision, patient_id).latest, planner.default_scenario(eligibility.load_config())
+    as_of, scenario = _decision_dates(revision, patient_id).latest, planner.default_scenario(checklist_config.config())
     origin = "the planner's default scenario"
 summary = functools.partial(_summary, database.tables(), patient_id, as_of, scenario, database.is_demo())
 with top[1]:
@@ -119,11 +119,11 @@ for col, name, limit in ((row[2], "cumulative_kidney_dose_gy", head.kidney_dose)
     col.metric(facts.label(name), board.dose_so_far(limit),
                delta=f"{board.dose_so_far_note(limit)}: {STATUS_TEXT[limit.status]}", delta_arrow="off",
                delta_color="gray" if limit.status is LimitLevel.UNKNOWN else DELTA_COLOUR[fm.TONE[limit.status]],
-               help=f"{fm.limit_text(limit)}. {board.KIDNEY_HELP}")
+               help=f"{fm.limit_text(limit)}. {bs.kidney_help}")
 if head.kidney_dose.estimated:
     st.caption(md(f"Kidney dose so far: {fm.limit_text(head.kidney_dose)}. BED: {fm.limit_text(head.kidney_bed)}."))
 
-specs = _chart_specs(revision, patient_id)
+specs = _chart_specs(revision, patient_id, checklist_config.settings())
 
 
 def show(name: str) -> None:

@@ -116,11 +116,11 @@ with st.expander("Advanced: radiobiology and limits"):
     adv[1].number_input("T_rep (h)", 0.1, 24.0, step=0.1, format="%.1f", key="pl_trep",
                         help="Repair half-time 2.8 h: Barone 2005; Bodei 2008")
     adv[2].number_input("Kidney dose limit (Gy)", 5.0, 60.0, step=0.5, format="%.1f", key="pl_dose_limit",
-                        help=f"23 Gy: Emami 1991; Konijnenberg 2003 ({config.kidney_dose.severity.value} limit)")
+                        help=planner.limit_help(config).dose)
     adv[3].number_input("BED limit, renal risk (Gy)", 5.0, 80.0, step=0.5, format="%.1f", key="pl_bed_risk",
-                        help=f"28 Gy: Bodei 2008 ({config.kidney_bed.severity.value} limit)")
+                        help=planner.limit_help(config).bed_risk)
     adv[4].number_input("BED limit, no renal risk (Gy)", 5.0, 80.0, step=0.5, format="%.1f", key="pl_bed_no_risk",
-                        help=f"40 Gy: Bodei 2008 ({config.kidney_bed.severity.value} limit)")
+                        help=planner.limit_help(config).bed_no_risk)
 values = {field: type(attrgetter(field)(saved))(round(st.session_state[key] * factor, 9))
           for key, (field, factor, _) in WIDGETS.items()}
 scenario = planner.Scenario(values.pop("n_cycles"), values.pop("activity_gbq"), KidneyModelSettings(

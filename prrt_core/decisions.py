@@ -26,11 +26,12 @@ from prrt_core.errors import InputError
 MAX_ATTENDEES_CHARS = 500
 MAX_RATIONALE_CHARS = 2000
 MAX_SNAPSHOT_CHARS = 65536
+MAX_SIGNER_CHARS = 120  # a typed signer name; with " (actor)" it stays within signed_by's 200
 MAX_N_CYCLES = 10
 MAX_ACTIVITY_GBQ = 15.0
 # The stored columns (schema.py board_decisions, without its internal key).
 COLUMNS = ("patient_id", "record_number", "board_date", "decision", "n_cycles", "activity_gbq", "defer_until",
-           "attendees", "rationale", "snapshot_json", "signed_by", "signed_at_utc", "supersedes_record")
+           "attendees", "rationale", "snapshot_json", "signed_by", "signed_at_utc", "supersedes_record", "recorded_via")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -49,6 +50,11 @@ def _text(name: str, value: str, limit: int) -> str:
     if _CONTROL.search(value):
         raise InputError(f"{name}: contains control characters")
     return value
+
+
+def signer_name(text: str) -> str:
+    """A typed signer's name, checked (InputError: empty, too long, control characters)."""
+    return _text("signer", text, MAX_SIGNER_CHARS)
 
 
 def _plain(value: Any) -> Any:
@@ -96,6 +102,7 @@ class DecisionRecord:
     record_number: int | None = None
     signed_by: str | None = None
     signed_at_utc: str | None = None
+    imported: bool = False  # True: came from an import file (its signature is the file's word)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", Decision(self.decision))
@@ -154,7 +161,8 @@ def records(frame: pd.DataFrame, patient_id: str) -> list[DecisionRecord]:
         attendees=row.attendees, rationale=row.rationale, snapshot=json.loads(row.snapshot_json),
         n_cycles=_int(row.n_cycles), activity_gbq=None if pd.isna(row.activity_gbq) else float(row.activity_gbq),
         defer_until=_date(row.defer_until), supersedes_record=_int(row.supersedes_record),
-        record_number=int(row.number), signed_by=row.signed_by, signed_at_utc=row.signed_at_utc)
+        record_number=int(row.number), signed_by=row.signed_by, signed_at_utc=row.signed_at_utc,
+        imported=getattr(row, "recorded_via", "import") != "planner")
         for row in own.itertuples(index=False)]
 
 

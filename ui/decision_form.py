@@ -7,13 +7,14 @@ import datetime as dt
 
 import streamlit as st
 
-from prrt_core.decisions import Decision, DecisionRecord, current
+from prrt_core.clinical.eligibility import ActivityRange
+from prrt_core.decisions import MAX_SIGNER_CHARS, Decision, DecisionRecord, current
 from prrt_core.errors import PrrtError
 from prrt_core.store import Store
 from prrt_core.store import decisions as store_decisions
 from prrt_core.views import decision as decision_view
 from prrt_core.views.planner import PlannerResult
-from ui import database, identity
+from ui import checklist_config, database, identity
 from ui.text import md
 
 DONE_KEY = "decision_recorded"
@@ -25,17 +26,20 @@ def _key(name: str) -> str:
     return f"{name}_{st.session_state.get(VERSION_KEY, 0)}"
 
 
-def _record(result: PlannerResult, revision: int) -> DecisionRecord | None:
-    """The widgets of one record; None (with a message) when it is not complete."""
+def _record(result: PlannerResult, revision: int, activity: ActivityRange) -> DecisionRecord | None:
+    """The widgets of one record; None (with a message) when it is not complete. A salvage decision
+    is the planner's scenario, so that the snapshot shows the plan decided."""
     scenario = result.scenario
     board_date = st.date_input("Board date", value=result.as_of, key=_key("dec_board_date"))
     decision = Decision(st.radio("Decision", [d.value for d in Decision], horizontal=True, key=_key("dec_kind")))
-    n_cycles = activity = until = None
+    n_cycles = gbq = until = None
     if decision == Decision.SALVAGE:
-        left, right = st.columns(2)
-        n_cycles = int(left.number_input("Further cycles", 1, 10, scenario.n_cycles, key=_key("dec_cycles")))
-        activity = float(right.number_input("Activity per cycle (GBq)", 0.1, 15.0, float(scenario.activity_gbq),
-                                            step=0.1, format="%.1f", key=_key("dec_activity")))
+        n_cycles, gbq = scenario.n_cycles, scenario.activity_gbq
+        st.caption(f"Salvage as planned above: {scenario.label} (change the scenario above to decide another plan).")
+        if not activity.min_gbq <= gbq <= activity.max_gbq:
+            st.caption(f"To sign: {gbq:g} GBq per cycle is outside the clinic's range "
+                       f"{activity.min_gbq:g}-{activity.max_gbq:g} GBq (data/eligibility.toml).")
+            return None
     elif decision == Decision.DEFER:
         until = st.date_input("Decide again on", value=board_date + dt.timedelta(weeks=12), key=_key("dec_until"))
     attendees = st.text_input("Attendees (names or roles, separated by ';')", max_chars=500, key=_key("dec_attendees"))
@@ -50,7 +54,7 @@ def _record(result: PlannerResult, revision: int) -> DecisionRecord | None:
         return DecisionRecord(patient_id=result.patient_id, board_date=board_date, decision=decision,
                               attendees=attendees, rationale=rationale,
                               snapshot=decision_view.snapshot(result, data_revision=revision),
-                              n_cycles=n_cycles, activity_gbq=activity, defer_until=until,
+                              n_cycles=n_cycles, activity_gbq=gbq, defer_until=until,
                               supersedes_record=supersedes)
     except PrrtError as exc:
         st.caption(f"To sign: {md(exc)}")
@@ -68,13 +72,16 @@ def decision_section(result: PlannerResult) -> None:
         if actor is None or not actor.can_write:
             st.info("Only editors record decisions.")
         else:
-            record = _record(result, revision)
-            st.caption(f"Signed as {md(actor.name)}; a signed record is never changed, only superseded. "
+            record = _record(result, revision, checklist_config.config().activity)
+            signer = None
+            if actor.via == "local":  # single-user mode: "local user" is not a person
+                signer = st.text_input("Signed by (your name)", max_chars=MAX_SIGNER_CHARS, key=_key("dec_signer"))
+            st.caption(f"Signed as {md(signer or actor.name)}; a signed record is never changed, only superseded. "
                        "The record keeps what this page shows now: verdict, checklist, projection and settings.")
-            if st.button("Sign and record", type="primary", disabled=record is None, key="dec_sign"):
+            if st.button("Sign and record", type="primary", disabled=record is None or signer == "", key="dec_sign"):
                 try:
                     with Store(path) as store:
-                        signed = store_decisions.sign(store, record, actor=actor)
+                        signed = store_decisions.sign(store, record, actor=actor, signer=signer)
                 except PrrtError as exc:
                     st.error(f"Nothing was recorded: {md(exc)}")
                 else:

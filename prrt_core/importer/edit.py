@@ -84,6 +84,11 @@ def _edit_plan(store: Store, table: str, original: pd.DataFrame, edited: pd.Data
     gone = sorted(set(orig_typed["_pk"]) - set(by_pk.index))
     problems += [problem(source, None, None, pk, "deleted by someone else since you opened "
                          "the table: reload") for pk in gone]
+    if table == "patients" and deleted:  # a signed decision is kept, so is its patient (schema.py)
+        decided = store_nat["board_decisions"]["patient_id"].value_counts()
+        problems += [problem(source, None, "patient_id", pk, f"{int(decided[pk])} signed board decision(s) "
+                             "are kept for this patient, so the patient cannot be deleted")
+                     for pk in deleted if pk in decided.index]
     touched = set(compared.loc[differs.to_numpy(), "_pk"]) | set(deleted)
     o = orig_typed[orig_typed["_pk"].isin(touched) & orig_typed["_pk"].isin(by_pk.index)]
     moved = _differs(o, by_pk, spec)
@@ -179,7 +184,8 @@ def cascade_counts(tables: Tables, table: str, pks: Sequence[Any]) -> dict[str, 
     if table == "patients":
         cycles = tables.cycles.loc[tables.cycles["patient_id"].isin(pks), "cycle_id"]
         out = {t: int(tables.dosimetry["cycle_id"].isin(cycles).sum()) if t == "dosimetry"
-               else int(tables.table(t)["patient_id"].isin(pks).sum()) for t in schema.CLINICAL_TABLES[1:]}
+               else int(tables.table(t)["patient_id"].isin(pks).sum()) for t in schema.CLINICAL_TABLES[1:]
+               if TABLES[t].editable}  # signed decisions never cascade: they refuse the delete
         return {t: n for t, n in out.items() if n}
     if table == "cycles":
         n = int(tables.dosimetry["cycle_id"].isin(pks).sum())

@@ -36,7 +36,7 @@ html { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; font-size: 
        color: #212121; }
 body { margin: 0 auto; max-width: 186mm; }
 h1 { font-size: 13pt; margin: 0 0 0.8mm 0; string-set: patient content(text); }
-h2 { font-size: 10pt; margin: 2.6mm 0 1mm 0; padding-bottom: 0.3mm; border-bottom: 0.8pt solid #90a4ae;
+h2 { font-size: 10pt; margin: 2mm 0 0.8mm 0; padding-bottom: 0.3mm; border-bottom: 0.8pt solid #90a4ae;
      break-after: avoid; }
 h3 { font-size: 8.5pt; margin: 1.6mm 0 0.6mm 0; break-after: avoid; }
 p { margin: 0.6mm 0; }
@@ -59,8 +59,13 @@ table.small td, table.small th { font-size: 7pt; }
 .unknown { color: #37474f; font-weight: bold; }
 .verdict { font-size: 10pt; padding: 0.5mm 2mm; border: 1.2pt solid currentColor; display: inline-block;
            margin: 0.4mm 2mm 0.4mm 0; }
-.decision { border: 1pt solid #78909c; padding: 0.8mm 2mm; margin: 0.6mm 0 1mm 0; break-inside: avoid; }
+.decision { border: 1pt solid #78909c; padding: 0.8mm 2mm; margin: 0.6mm 0 1mm 0; break-inside: avoid;
+            font-size: 7.5pt; overflow-wrap: anywhere; }
 .decision p { margin: 0.3mm 0; }
+.decision .cut { color: #455a64; }
+.halves { width: 100%; }
+.halves > div { display: inline-block; width: 49.4%; vertical-align: top; }
+.halves > div + div { margin-left: 1.2%; }
 .pair { width: 100%; break-inside: avoid; }
 .pair figure { display: inline-block; width: 49%; vertical-align: top; }
 figure { margin: 0.6mm 0; break-inside: avoid; }
@@ -155,6 +160,11 @@ def table(frame: pd.DataFrame, widths: Mapping[str, float] | Sequence[float], *,
     attr = f' class="{css}"' if css else ""
     return (f"<table{attr}>{_colgroup([round(100 * w / total, 2) for w in weights])}<thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def halves(parts: Sequence[str]) -> str:
+    """Up to two blocks of HTML (already escaped) side by side, each half the text width."""
+    return '<div class="halves">' + "".join(f"<div>{p}</div>" for p in parts) + "</div>"
 
 
 def for_print(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:

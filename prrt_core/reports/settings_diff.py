@@ -2,21 +2,32 @@
 
 ``settings_changes`` compares a ``KidneyModelSettings`` with ``DEFAULT_SETTINGS`` field by
 field (``dataclasses.fields``), so a field added to the settings later is compared without a
-change here; ``config_changes`` compares an ``eligibility.Config`` with the shipped
-``data/eligibility.toml`` (nested rules, e.g. a limit's severity, by their TOML names). The
-defaults and their sources are in ``projection.settings`` and ``data/eligibility.toml``.
+change here. ``config_origin`` says whether the checklist file in force is ``data/eligibility.toml``
+as shipped (its SHA-256 is ``SHIPPED_CONFIG_SHA256``) or edited by the clinic; ``config_changes``
+compares two ``eligibility.Config`` objects field by field, labelled with the file's section and
+key ('[verdict] blocking_unknowns'). The defaults and their sources are in
+``projection.settings`` and ``data/eligibility.toml``.
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from prrt_core.clinical import eligibility
+from prrt_core.errors import ConfigError
 from prrt_core.projection import DEFAULT_SETTINGS, KidneyModelSettings
+
+# SHA-256 of the shipped data/eligibility.toml (its bytes with LF line endings, so a Windows
+# checkout reads as shipped too). tests/unit/test_reports_summary.py checks it against the file in
+# the repository: whoever edits the shipped file updates this constant.
+SHIPPED_CONFIG_SHA256 = "406644e6f19ae9d1d2a1873ba649ba20dd551e522fbcf595142ef1af5b74d880"
+SHA_SHOWN_HEX = 12  # hex digits of the hash printed for an edited file (enough to tell versions apart)
 
 
 @dataclass(frozen=True)
@@ -120,15 +131,54 @@ def settings_changes(settings: KidneyModelSettings,
     return _changes(settings, default, label, shown)
 
 
-def config_changes(config: eligibility.Config, shipped: eligibility.Config) -> tuple[SettingChange, ...]:
-    """Every checklist setting of ``config`` that differs from ``shipped`` (``data/eligibility.toml``),
-    labelled as in the TOML file: '[egfr] min', '[evaluation] lab_max_age_days'."""
-    sections = {f.name for f in dataclasses.fields(shipped)
-                if dataclasses.is_dataclass(getattr(shipped, f.name))}
+@dataclass(frozen=True)
+class ConfigOrigin:
+    """Which checklist file is in force: its SHA-256 (hex), compared with the shipped file's."""
 
-    def label(key: tuple[str, ...]) -> str:
-        if key[0] in sections:
-            return f"[{key[0]}] {'.'.join(key[1:])}"
-        return f"[evaluation] {'.'.join(key)}" if len(key) == 1 else ".".join(key)
+    sha256: str
 
-    return _changes(config, shipped, label, lambda key, value: _text(value))
+    @property
+    def shipped(self) -> bool:
+        return self.sha256 == SHIPPED_CONFIG_SHA256
+
+    @property
+    def text(self) -> str:
+        """'as shipped' or 'edited by the clinic (SHA-256 0123456789ab)'."""
+        return "as shipped" if self.shipped else f"edited by the clinic (SHA-256 {self.sha256[:SHA_SHOWN_HEX]})"
+
+
+def config_sha256(path: str | Path = eligibility.DEFAULT_CONFIG_PATH) -> str:
+    """SHA-256 (hex) of a checklist file's bytes with LF line endings; ConfigError when unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def config_origin(path: str | Path = eligibility.DEFAULT_CONFIG_PATH) -> ConfigOrigin:
+    """Whether the checklist file at ``path`` (the one the app reads) is as shipped or edited."""
+    return ConfigOrigin(config_sha256(path))
+
+
+# Config fields that are not a section of their own: the TOML section that holds them (the
+# file's names; a test checks every label against data/eligibility.toml).
+TOML_SECTION = {"lab_max_age_days": "evaluation", "pet_max_age_days": "evaluation",
+                "performance_max_age_days": "evaluation", "blocking_unknowns": "verdict",
+                "checked_when_recorded": "verdict"}
+# Config fields holding a section under another name.
+TOML_SECTION_NAME = {"activity": "activity_per_cycle"}
+
+
+def config_label(key: tuple[str, ...]) -> str:
+    """The TOML section and key of a Config field path: ('activity', 'max_gbq') ->
+    '[activity_per_cycle] max_gbq', ('blocking_unknowns',) -> '[verdict] blocking_unknowns'."""
+    if len(key) == 1:
+        return f"[{TOML_SECTION.get(key[0], key[0])}] {key[0]}"
+    return f"[{TOML_SECTION_NAME.get(key[0], key[0])}] {'.'.join(key[1:])}"
+
+
+def config_changes(config: eligibility.Config, base: eligibility.Config) -> tuple[SettingChange, ...]:
+    """Every checklist setting of ``config`` that differs from ``base`` (the file in force), labelled
+    as in the TOML file (:func:`config_label`)."""
+    return _changes(config, base, config_label, lambda key, value: _text(value))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from prrt_core.decisions import DecisionRecord
 from prrt_core.errors import InputError
 from prrt_core.projection import KidneyModelSettings
 from prrt_core.reports import layout as lo
-from prrt_core.reports.settings_diff import SettingChange, config_changes, settings_changes
+from prrt_core.reports.settings_diff import ConfigOrigin, SettingChange, config_changes, config_origin, settings_changes
 from prrt_core.tables import Tables
 from prrt_core.views import board, patient, planner
 from prrt_core.views import format as fm
@@ -49,19 +50,30 @@ IMAGING_ROWS = 4  # the latest assessments: the current response and what it is 
 MAX_REASONS = 6  # verdict reasons listed above the checklist (the checklist has every item)
 # Projection facts printed in the heading and lines above the table, so not again in it.
 SHOWN_ABOVE = ("scenario", "policy", "options")
+# The decision's rationale is printed up to this many characters, then as an excerpt with a marker
+# naming the record that holds it in full (schema: up to 2000): a layout budget that keeps the summary
+# on two A4 pages with every decision field at its maximum length (tests/unit/test_reports_pdf.py).
+RATIONALE_EXCERPT_CHARS = 600
 
 
 @dataclass(frozen=True)
 class SummaryRequest:
     """What to summarise: the patient, the evaluation date (None: no record yet), the planner's
-    scenario (its settings are used for every number), the checklist, when, and the demo notice."""
+    scenario (its settings are used for every number; None: the planner's default scenario, with
+    the kidney limits of ``config``), the checklist, when, the demo notice, and the checklist file
+    the app reads (``config_path``: whether it is as shipped is printed)."""
 
     patient_id: str
     as_of: dt.date | None
-    scenario: Scenario
+    scenario: Scenario | None
     config: eligibility.Config
     generated_at: dt.datetime
     demo: bool
+    config_path: Path = eligibility.DEFAULT_CONFIG_PATH
+
+    def __post_init__(self) -> None:
+        if self.scenario is None:
+            object.__setattr__(self, "scenario", planner.default_scenario(self.config))
 
 
 def _same_settings(review: PatientReview, settings: KidneyModelSettings) -> bool:
@@ -87,7 +99,9 @@ class SummaryContent:
     review: PatientReview
     plan: PlannerResult | None
     decision: DecisionRecord | None
-    changes: tuple[SettingChange, ...]  # kidney model, then checklist settings that differ from the defaults
+    changes: tuple[SettingChange, ...]  # kidney model settings that differ from the defaults, then checklist
+    # settings that differ from the file in force
+    config_origin: ConfigOrigin  # the file in force: as shipped or edited by the clinic
 
     def __post_init__(self) -> None:
         settings = self.request.scenario.settings
@@ -100,14 +114,16 @@ class SummaryContent:
 
 def content(tables: Tables, request: SummaryRequest) -> SummaryContent:
     """The summary's content: review and projection with the scenario's settings, the decision in force,
-    the settings that differ from ``DEFAULT_SETTINGS`` and from the shipped ``data/eligibility.toml``."""
+    the kidney model settings that differ from ``DEFAULT_SETTINGS``, whether the checklist file in force
+    is as shipped, and the checklist settings of ``request.config`` that differ from that file."""
     settings = request.scenario.settings
     review = patient.review(tables, request.patient_id, settings=settings)
     plan = None if request.as_of is None else planner.plan(tables, request.patient_id, request.as_of,
                                                            request.scenario, config=request.config)
-    changes = settings_changes(settings) + config_changes(request.config, eligibility.load_config())
+    origin = config_origin(request.config_path)
+    changes = settings_changes(settings) + config_changes(request.config, eligibility.load_config(request.config_path))
     decision = decisions.current(tables.board_decisions, request.patient_id)
-    return SummaryContent(request, review, plan, decision, changes)
+    return SummaryContent(request, review, plan, decision, changes, origin)
 
 
 # --------------------------------------------------------------------------
@@ -131,14 +147,31 @@ def _patient_section(c: SummaryContent) -> str:
     return "<h2>Patient</h2>" + lo.facts(rows, classes, label_pct=42)
 
 
+def excerpt(text: str, limit: int) -> str | None:
+    """The first at most ``limit`` characters of ``text``, cut after a word when one ends in the last
+    quarter; None when the whole text is within ``limit``."""
+    if len(text) <= limit:
+        return None
+    cut = text[:limit]
+    space = cut.rfind(" ", limit * 3 // 4)
+    return (cut[:space] if space > 0 else cut).rstrip()
+
+
 def _decision_section(d: DecisionRecord | None) -> str:
+    """The decision in force; attendees and signer in full, the rationale in full up to
+    ``RATIONALE_EXCERPT_CHARS``, beyond it an excerpt marked as such (never cut silently)."""
     if d is None:
         return "<h2>Board decision</h2><p>No decision recorded.</p>"
     replaces = f", supersedes record {d.supersedes_record}" if d.supersedes_record is not None else ""
+    record = "the decision record" if d.record_number is None else f"decision record {d.record_number}"
+    part = excerpt(d.rationale, RATIONALE_EXCERPT_CHARS)
+    rationale = lo.esc(d.rationale) if part is None else (
+        f"{lo.esc(part)} <i class=\"cut\">… (excerpt; the full rationale, {len(d.rationale)} characters, "
+        f"is in {lo.esc(record)})</i>")
     return ("<h2>Board decision</h2><div class=\"decision\">"
             f"<p><b>{lo.esc(d.label)}</b> — board of {lo.esc(d.board_date.isoformat())} "
             f"(record {lo.esc(d.record_number)}{lo.esc(replaces)})</p>"
-            f"<p><b>Attendees:</b> {lo.esc(d.attendees)}</p><p><b>Rationale:</b> {lo.esc(d.rationale)}</p>"
+            f"<p><b>Attendees:</b> {lo.esc(d.attendees)}</p><p><b>Rationale:</b> {rationale}</p>"
             f"<p class=\"note\">Signed by {lo.esc(d.signed_by)} at {lo.esc(d.signed_at_utc)}.</p></div>")
 
 
@@ -182,15 +215,19 @@ def _projection_section(c: SummaryContent) -> str:
     return "".join(parts)
 
 
-def _settings_section(changes: tuple[SettingChange, ...]) -> str:
+def _settings_section(changes: tuple[SettingChange, ...], origin: ConfigOrigin) -> str:
+    """Kidney model settings against their defaults; whether the checklist file in force is as shipped
+    (its SHA-256 when edited); checklist settings of the request that differ from that file."""
+    file_line = f"<b>Checklist configuration</b> (data/eligibility.toml): {lo.esc(origin.text)}."
     if not changes:
         return ('<p class="note"><b>Settings that differ from the defaults:</b> none; the kidney model (α/β, '
-                "T_rep, limits, tolerance, samples, seed) and the eligibility checklist (data/eligibility.toml) "
-                "are as shipped.</p>")
-    head = "<h3>Settings that differ from the defaults</h3>"
+                f"T_rep, limits, tolerance, samples, seed) is as shipped. {file_line}</p>")
     frame = pd.DataFrame({"Setting": [c.label for c in changes], "Value used": [c.value for c in changes],
                           "Default": [c.default for c in changes]})
-    return head + lo.table(frame, (50, 25, 25), css="small")
+    against = "" if origin.shipped or not any(c.label.startswith("[") for c in changes) else (
+        " Rows [section] key: the default is the value in the clinic's file.")
+    return ("<h3>Settings that differ from the defaults</h3>" + lo.table(frame, (50, 25, 25), css="small")
+            + f'<p class="note">{file_line}{against}</p>')
 
 
 def _checklist_section(plan: PlannerResult | None) -> str:
@@ -249,6 +286,9 @@ def _liver_rows(review: PatientReview) -> list[dict]:
     return rows
 
 
+LAB_WIDTHS = (26, 11, 17, 10, 18, 18)  # relative widths of the lab table's columns (half the text width)
+
+
 def _labs_section(review: PatientReview) -> str:
     labs, worst = review.labs, review.status.worst_grades
     latest = labs.sort_values("lab_date", kind="stable").groupby("test").tail(1).set_index("test")
@@ -266,8 +306,9 @@ def _labs_section(review: PatientReview) -> str:
     rows += _liver_rows(review)
     if not rows:
         return "<h2>Laboratory values</h2><p>No laboratory values recorded.</p>"
-    return ("<h2>Laboratory values (CTCAE v5.0 grades)</h2>"
-            + lo.table(pd.DataFrame(rows), (28, 12, 13, 11, 18, 18), css="small"))
+    half = -(-len(rows) // 2)  # two tables side by side, the first one row longer when the count is odd
+    tables = [lo.table(pd.DataFrame(part), LAB_WIDTHS, css="small") for part in (rows[:half], rows[half:]) if part]
+    return "<h2>Laboratory values (CTCAE v5.0 grades)</h2>" + lo.halves(tables)
 
 
 def _endpoint_text(e: EndpointStatus) -> str:
@@ -307,7 +348,7 @@ def summary_html(c: SummaryContent) -> str:
         parts.append('<p class="demo"><b>Demo data.</b> Synthetic cohort resembling a published study '
                      "(BMC Cancer 2019;19:788); no real patients; not for clinical decisions.</p>")
     parts += [_patient_section(c), _decision_section(c.decision), _projection_section(c),
-              _settings_section(c.changes), _checklist_section(c.plan), _cycles_section(c.review.cycles),
+              _settings_section(c.changes, c.config_origin), _checklist_section(c.plan), _cycles_section(c.review.cycles),
               _labs_section(c.review), _outcome_section(c.review)]
     logger.info("tumour-board summary built (%d charts)", sum(p.count("<svg") for p in parts))
     return lo.document(f"Tumour board summary {pid}", "".join(parts))

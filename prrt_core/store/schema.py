@@ -207,6 +207,9 @@ CREATE TABLE board_decisions (
     signed_at_utc TEXT NOT NULL CONSTRAINT signed_at_utc CHECK (
         signed_at_utc IS strftime('%Y-%m-%dT%H:%M:%SZ', julianday(signed_at_utc))),
     supersedes_record INTEGER CONSTRAINT supersedes_record CHECK (supersedes_record < record_number),
+    -- How the row came here: signed on the planner by the editor named in signed_by, or imported
+    -- (signed_by and signed_at_utc are then what the file said; the audit row names the importer).
+    recorded_via TEXT NOT NULL DEFAULT 'import' CONSTRAINT recorded_via CHECK (recorded_via IN ('planner', 'import')),
     CONSTRAINT decision_details CHECK (
         (decision = 'salvage' AND n_cycles IS NOT NULL AND activity_gbq IS NOT NULL AND defer_until IS NULL)
         OR (decision = 'no salvage' AND n_cycles IS NULL AND activity_gbq IS NULL AND defer_until IS NULL)

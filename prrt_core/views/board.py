@@ -12,27 +12,45 @@ from dataclasses import dataclass
 
 from prrt_core import decisions
 from prrt_core.clinical import eligibility
-from prrt_core.clinical.eligibility import Verdict, beside_limit
+from prrt_core.clinical.eligibility import LimitPolicy, Verdict, beside_limit
+from prrt_core.dosimetry.radiobiology import KIDNEY_ALPHA_BETA_GY, KIDNEY_T_REP_H
 from prrt_core.errors import InputError
+from prrt_core.projection import KidneyModelSettings
 from prrt_core.tables import Tables
 from prrt_core.views import format as fm
 from prrt_core.views import planner, record
 from prrt_core.views.patient import LimitStatus, PatientReview, last_record_date
 
 NO_DECISION = "no decision recorded"
-KIDNEY_HELP = ("Limits: absorbed dose 23 Gy (Konijnenberg 2003); BED 28 Gy with, 40 Gy without renal risk factors "
-               "(Bodei 2008). BED per cycle D(1 + D/(α/β)·T_rep/(T_rep + T_eff)), α/β 2.6 Gy, T_rep 2.8 h. A cycle "
-               "without kidney dosimetry is estimated by the cohort model (never counted as 0 Gy): the total is "
-               "then its median (90 % interval).")
+# Sources of the published kidney α/β and repair half-time (dosimetry.radiobiology); a setting
+# that differs from them is marked as changed.
+RADIOBIOLOGY_SOURCE = "Barone et al. JNM 2005;46(suppl 1):99S; Bodei et al. EJNMMI 2008;35:1847"
 ESTIMATE_NOTE = ("Kidney dose source 'estimated': the cycle has no kidney dosimetry; its dose is the cohort model's "
                  "median with its 90 % interval (drawn hollow and dashed, with error bars).")
 
 
+def kidney_help(policy: LimitPolicy, settings: KidneyModelSettings) -> str:
+    """The help of the kidney totals, from the limits and radiobiology in force: each limit with what
+    crossing it means and its source (``data/eligibility.toml``), α/β and T_rep with theirs."""
+    published = (settings.alpha_beta_gy, settings.t_rep_h) == (KIDNEY_ALPHA_BETA_GY, KIDNEY_T_REP_H)
+    radiobiology = RADIOBIOLOGY_SOURCE if published else (
+        f"changed from the published {KIDNEY_ALPHA_BETA_GY:g} Gy and {KIDNEY_T_REP_H:g} h, {RADIOBIOLOGY_SOURCE}")
+    return (f"Limits: absorbed dose {policy.dose_limit_gy:g} Gy, {policy.dose_severity.value} "
+            f"({policy.dose_source}); BED {policy.bed_limit_risk_gy:g} Gy with, "
+            f"{policy.bed_limit_no_risk_gy:g} Gy without renal risk factors, {policy.bed_severity.value} "
+            f"({policy.bed_source}). BED per cycle D(1 + D/(α/β)·T_rep/(T_rep + T_eff)), α/β "
+            f"{settings.alpha_beta_gy:g} Gy, T_rep {settings.t_rep_h:g} h ({radiobiology}). A cycle without kidney "
+            "dosimetry is estimated by the cohort model (never counted as 0 Gy): the total is then its median "
+            "(90 % interval).")
+
+
 def dose_so_far(limit: LimitStatus) -> str:
     """A cumulative kidney total for a metric: beside its limit ('22.95'); with estimated cycles the
-    median and its 90 % interval ('14.2 (11.0–17.9)'); '—' when not known."""
+    median and its 90 % interval, each bound beside the limit ('14.2 (11.0–17.9)'); '—' when not known."""
     value = fm.number_beside_limit(limit.value_gy, limit.limit_gy)
-    return f"{value} ({limit.p05_gy:.1f}–{limit.p95_gy:.1f})" if limit.estimated else value
+    if not limit.estimated:
+        return value
+    return f"{value} ({fm.interval_beside_limit(limit.p05_gy, limit.p95_gy, limit.limit_gy)})"
 
 
 def dose_so_far_note(limit: LimitStatus) -> str:
@@ -68,6 +86,7 @@ class BoardStatus:
     options: str  # 'Options within the excluding limits: 2 x 7.4 GBq; ...' ('' without projection)
     policy: str  # 'Kidney limits: BED 28/40 Gy exclude; absorbed dose 23 Gy caution' ('' without verdict)
     decision: decisions.DecisionRecord | None
+    kidney_help: str  # the kidney totals' help: limits, radiobiology and sources in force (kidney_help)
 
     @property
     def decision_text(self) -> str:
@@ -92,9 +111,9 @@ def headline(result: planner.PlannerResult) -> str:
     parts = []
     for name, q in (("kidney dose", "dose"), ("BED", "bed")):
         limit = float(row[f"{q}_limit_gy"])
+        interval = fm.interval_beside_limit(float(row[f"{q}_p05_gy"]), float(row[f"{q}_p95_gy"]), limit)
         parts.append(f"{name} median {beside_limit(float(row[f'{q}_p50_gy']), limit)} Gy (90 % interval "
-                     f"{float(row[f'{q}_p05_gy']):.1f}–{float(row[f'{q}_p95_gy']):.1f}), P(> {limit:g} Gy) "
-                     f"{beside_limit(100 * float(row[f'p_exceed_{q}']), tol)} %")
+                     f"{interval}), P(> {limit:g} Gy) {beside_limit(100 * float(row[f'p_exceed_{q}']), tol)} %")
     return f"After {result.scenario.label}: {'; '.join(parts)} (tolerance {tol:g} %)."
 
 
@@ -102,15 +121,17 @@ def board_status(tables: Tables, patient_id: str, *, config: eligibility.Config)
     """The verdict under the default scenario at the most recent record, and the current decision."""
     scenario = planner.default_scenario(config)
     decision = decisions.current(tables.board_decisions, patient_id)
+    help_ = kidney_help(eligibility.policy(config, scenario.settings), scenario.settings)
     as_of = last_record_date(tables, patient_id)
     if as_of is None:
         return BoardStatus(None, scenario.label, None, "no record yet", (), "No projection: no record yet.", "",
-                           "", decision)
+                           "", decision, help_)
     try:
         result = planner.plan(tables, patient_id, as_of, scenario, config=config)
     except InputError as exc:  # e.g. a cohort without enough kidney dosimetry for the model
-        return BoardStatus(as_of, scenario.label, None, "no verdict", (), f"No projection: {exc}", "", "", decision)
+        return BoardStatus(as_of, scenario.label, None, "no verdict", (), f"No projection: {exc}", "", "", decision,
+                           help_)
     checklist = result.checklist
     options = "" if result.options is None else f"Options within {result.options.within}: {result.options.text}"
     return BoardStatus(as_of, scenario.label, checklist.verdict, checklist.verdict_text, checklist.reasons,
-                       headline(result), options, checklist.policy.text, decision)
+                       headline(result), options, checklist.policy.text, decision, help_)

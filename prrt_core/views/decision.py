@@ -56,6 +56,7 @@ def history(frame: pd.DataFrame, patient_id: str) -> pd.DataFrame:
 
     rows = [{"record_number": r.record_number, "board_date": r.board_date.isoformat(), "decision": r.label,
              "attendees": r.attendees, "rationale": r.rationale,
-             "signed": f"{r.signed_by}, {r.signed_at_utc}", "status": status(r)} for r in reversed(own)]
+             "signed": f"{r.signed_by}, {r.signed_at_utc}" + (" (imported)" if r.imported else ""),
+             "status": status(r)} for r in reversed(own)]
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 

@@ -57,6 +57,12 @@ def number_beside_limit(value: float, limit: float, digits: int = 1) -> str:
     return beside_limit(value, limit, digits)
 
 
+def interval_beside_limit(p05: float, p95: float, limit: float) -> str:
+    """'21.4–23.04': a 90 % interval whose bounds are read against a limit, each never rounded onto
+    or across it (a 95th percentile of 23.04 Gy beside 23 Gy is not '23.0')."""
+    return f"{number_beside_limit(p05, limit)}–{number_beside_limit(p95, limit)}"
+
+
 def gy_of_limit(value_gy: float, limit_gy: float) -> str:
     """'22.95 of 23 Gy': a dose beside its limit, never rounded onto or across it ('—' when missing)."""
     if value_gy is None or not np.isfinite(value_gy):
@@ -80,8 +86,8 @@ def limit_text(limit: LimitStatus) -> str:
                 "without dosimetry or estimate")
     text = f"{gy_of_limit(limit.value_gy, limit.limit_gy)} ({beside_limit(100 * limit.fraction_of_limit, 100, 0)} %)"
     if limit.n_estimated:
-        text = (f"median {text}, 90 % interval {limit.p05_gy:.1f}–{limit.p95_gy:.1f} Gy, "
-                f"incl. {_n_cycles(limit.n_estimated, 'estimated')}")
+        interval = interval_beside_limit(limit.p05_gy, limit.p95_gy, limit.limit_gy)
+        text = f"median {text}, 90 % interval {interval} Gy, incl. {_n_cycles(limit.n_estimated, 'estimated')}"
     return text
 
 
@@ -204,8 +210,9 @@ def so_far_text(history: pd.DataFrame, quantity: str, limit_gy: float) -> str:
         return f"{number_beside_limit(median, limit_gy)} Gy"
     if pd.isna(median):
         return "not estimable (the cohort model cannot be fitted)"
-    return (f"median {number_beside_limit(median, limit_gy)} Gy (90 % interval "
-            f"{last[f'cumulative_kidney_{quantity}_p05_gy']:.1f}–{last[f'cumulative_kidney_{quantity}_p95_gy']:.1f} Gy), "
+    interval = interval_beside_limit(last[f"cumulative_kidney_{quantity}_p05_gy"],
+                                     last[f"cumulative_kidney_{quantity}_p95_gy"], limit_gy)
+    return (f"median {number_beside_limit(median, limit_gy)} Gy (90 % interval {interval} Gy), "
             f"incl. {estimated} estimated cycle{'s' if estimated > 1 else ''}")
 
 
@@ -222,10 +229,10 @@ def projection_facts(result: PlannerResult) -> ProjectionFacts | None:
         dose_so_far=so_far_text(result.history, "dose", dose_limit),
         bed_so_far=so_far_text(result.history, "bed", bed_limit),
         dose_median_gy=number_beside_limit(row["dose_p50_gy"], dose_limit),
-        dose_interval_90_gy=f"{row['dose_p05_gy']:.1f}–{row['dose_p95_gy']:.1f}",
+        dose_interval_90_gy=interval_beside_limit(row["dose_p05_gy"], row["dose_p95_gy"], dose_limit),
         p_exceed_dose_pct=f"{number_beside_limit(100 * row['p_exceed_dose'], tol_pct)} %",
         bed_median_gy=number_beside_limit(row["bed_p50_gy"], bed_limit),
-        bed_interval_90_gy=f"{row['bed_p05_gy']:.1f}–{row['bed_p95_gy']:.1f}",
+        bed_interval_90_gy=interval_beside_limit(row["bed_p05_gy"], row["bed_p95_gy"], bed_limit),
         p_exceed_bed_pct=f"{number_beside_limit(100 * row['p_exceed_bed'], tol_pct)} %",
         max_safe_cycles=max_safe_cycles_text(row, s.settings.cycles_cap),
         options=result.options.text if result.options is not None else "—",
@@ -291,11 +298,17 @@ def worst_grade_table(state: PatientStatus) -> pd.DataFrame:
 def scenario_display(compared: pd.DataFrame) -> pd.DataFrame:
     """``planner.compare_scenarios`` output for reading across: one column per scenario, one row
     per quantity (header with units), values as text."""
-    digits = {"n_cycles": 0, "activity_gbq": 1, "total_activity_gbq": 1, "p_exceed_dose_pct": 1,
-              "p_exceed_bed_pct": 1}
+    digits = {"n_cycles": 0, "activity_gbq": 1, "total_activity_gbq": 1}
+    # Quantities read against a limit (column of compared): never rounded onto or across it.
+    against = {"dose_p50_gy": "dose_limit_gy", "dose_p95_gy": "dose_limit_gy", "bed_p50_gy": "bed_limit_gy",
+               "bed_p95_gy": "bed_limit_gy", "p_exceed_dose_pct": "tolerance_pct", "p_exceed_bed_pct": "tolerance_pct"}
     rows = {}
     for key, label in SCENARIO_COLUMNS.items():
         if key == "scenario":
+            continue
+        if key in against:
+            rows[label] = [number_beside_limit(float(v), float(limit))
+                           for v, limit in zip(compared[key], compared[against[key]])]
             continue
         rows[label] = [v if isinstance(v, str) else fmt(float(v), digits.get(key, 1)) for v in compared[key]]
     return pd.DataFrame(rows, index=list(compared["scenario"])).T.rename_axis("Quantity").reset_index()

@@ -57,6 +57,27 @@ def default_scenario(config: eligibility.Config) -> Scenario:
     return Scenario(settings=eligibility.default_settings(config))
 
 
+@dataclass(frozen=True)
+class LimitHelp:
+    """Help texts of the planner's kidney limit inputs, from ``data/eligibility.toml``: the shipped
+    threshold (Gy), what crossing it means, and its source."""
+
+    dose: str
+    bed_risk: str
+    bed_no_risk: str
+
+
+def limit_help(config: eligibility.Config) -> LimitHelp:
+    """The kidney limit inputs' help texts under the policy of ``config``."""
+    dose, bed = config.kidney_dose, config.kidney_bed
+
+    def text(limit_gy: float, whom: str, severity: eligibility.Severity, source: str) -> str:
+        return f"Default {limit_gy:g} Gy{whom}, {severity.value} limit (data/eligibility.toml). Source: {source}"
+    return LimitHelp(text(dose.limit_gy, "", dose.severity, dose.source),
+                     text(bed.limit_renal_risk_gy, " with renal risk factors", bed.severity, bed.source),
+                     text(bed.limit_no_renal_risk_gy, " without renal risk factors", bed.severity, bed.source))
+
+
 NO_FURTHER_CYCLE = "no further cycle within the limits"
 FURTHER_CYCLE_CHOICES = (1, 2, 3, 4)  # the numbers of further cycles the options cover
 
@@ -103,10 +124,6 @@ class ActivityOptions:
     def lines(self) -> tuple[str, ...]:
         """One text per option, or the one line 'no further cycle within the limits'."""
         return tuple(o.text for o in self.options) or (NO_FURTHER_CYCLE,)
-
-    def for_cycles(self, n_cycles: int) -> ActivityOption | None:
-        """The option for ``n_cycles`` further cycles (None: none within the limits or not offered)."""
-        return next((o for o in self.options if o.n_cycles == n_cycles), None)
 
 
 def _limit_name(quantity: str, row: pd.Series) -> str:
@@ -168,7 +185,7 @@ class PlannerResult:
             return ""
         if self.deceased_on is not None:
             return f"{self.patient_id} died on {self.deceased_on.isoformat()}: no projection and no verdict."
-        return str(self.checklist.items.set_index("criterion").loc["Projected kidney dose", "reason"])
+        return str(self.checklist.items.set_index("key").loc["kidney_dose", "reason"])
 
 
 def fan_table(history: pd.DataFrame, path: pd.DataFrame) -> pd.DataFrame:
@@ -234,6 +251,8 @@ SCENARIO_COLUMNS = {
     "largest_activity_gbq": "Largest activity per cycle within the excluding limits (GBq)",
     "limits_crossed": "Kidney limits crossed (P > tolerance)",
 }
+# Not shown as rows: what the medians, 95th percentiles and probabilities are read against.
+SCENARIO_LIMIT_COLUMNS = ("dose_limit_gy", "bed_limit_gy", "tolerance_pct")
 
 
 def limits_crossed(row: pd.Series, settings: KidneyModelSettings, policy: LimitPolicy) -> str:
@@ -252,7 +271,7 @@ def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
     seed and samples); ``config``: the limit policy and the clinical activity range. Rows in
     the given order; ValueError names a scenario out of range or a patient without cycles by
     ``as_of``. Columns: SCENARIO_COLUMNS keys (percentages in %; largest_activity_gbq and
-    limits_crossed as text).
+    limits_crossed as text), then SCENARIO_LIMIT_COLUMNS (the limits in Gy, the tolerance in %).
     """
     policy = eligibility.policy(config, settings)
     if not 1 <= len(scenarios) <= MAX_SCENARIOS:
@@ -273,5 +292,7 @@ def compare_scenarios(tables: Tables, patient_id: str, as_of: dt.date,
                      "p_exceed_dose_pct": 100.0 * row["p_exceed_dose"], "bed_p50_gy": row["bed_p50_gy"],
                      "bed_p95_gy": row["bed_p95_gy"], "p_exceed_bed_pct": 100.0 * row["p_exceed_bed"],
                      "largest_activity_gbq": NO_FURTHER_CYCLE if option is None else f"{option.activity_gbq:.1f}",
-                     "limits_crossed": limits_crossed(row, settings, policy)})
-    return pd.DataFrame(rows, columns=list(SCENARIO_COLUMNS))
+                     "limits_crossed": limits_crossed(row, settings, policy),
+                     "dose_limit_gy": float(row["dose_limit_gy"]), "bed_limit_gy": float(row["bed_limit_gy"]),
+                     "tolerance_pct": 100.0 * settings.tolerance})
+    return pd.DataFrame(rows, columns=[*SCENARIO_COLUMNS, *SCENARIO_LIMIT_COLUMNS])

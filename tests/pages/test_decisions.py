@@ -34,13 +34,18 @@ def test_a_decision_is_signed_with_the_scenario_and_superseded(fresh_demo_db, ap
     sign_button = next(b for b in at.button if b.key == "dec_sign")
     assert sign_button.disabled  # attendees and rationale are still empty
     assert widget(at.radio, "dec_kind").value == "salvage"
-    assert widget(at.number_input, "dec_cycles").value == 2  # the planner's scenario
-    assert widget(at.number_input, "dec_activity").value == 7.4
-    sign(at, dec_attendees="oncology; nuclear medicine; physics", dec_rationale="Long PFS; BED within limits")
+    # A salvage decision is the planner's scenario (so the snapshot shows the plan decided).
+    assert any(c.value.startswith("Salvage as planned above: 2 x 7.4 GBq") for c in at.caption)
+    widget(at.text_input, "dec_attendees").input("oncology; nuclear medicine; physics")
+    widget(at.text_area, "dec_rationale").input("Long PFS; BED within limits")
+    at.run()
+    assert next(b for b in at.button if b.key == "dec_sign").disabled  # single-user mode: a signer's name
+    sign(at, dec_signer="Dr A. Chair")
     assert any(s.value.startswith(md("Record 1 signed: salvage: 2 x 7.4 GBq")) for s in at.success)
     with Store(fresh_demo_db) as store:
         first = current(store.read("board_decisions"), "NET-010")
-    assert first.signed_by == "local user" and first.attendees == "oncology; nuclear medicine; physics"
+    assert first.signed_by == "Dr A. Chair (local user)" and not first.imported
+    assert first.attendees == "oncology; nuclear medicine; physics"
     verdict = next(a for a in (*at.success, *at.warning, *at.error, *at.info) if "Verdict on" in a.value).value
     # The snapshot keeps what the page showed: its verdict, the scenario and the settings in force.
     assert f"**Verdict on {first.snapshot['evaluation_date']}: {first.snapshot['verdict']}**" in verdict
@@ -50,7 +55,7 @@ def test_a_decision_is_signed_with_the_scenario_and_superseded(fresh_demo_db, ap
 
     widget(at.radio, "dec_kind").set_value("defer").run()
     assert widget(at.checkbox, "dec_supersedes").value  # supersedes record 1
-    sign(at, dec_attendees="oncology", dec_rationale="Await MAG3 renography")
+    sign(at, dec_attendees="oncology", dec_rationale="Await MAG3 renography", dec_signer="Dr A. Chair")
     with Store(fresh_demo_db) as store:
         now = current(store.read("board_decisions"), "NET-010")
     assert (now.record_number, now.supersedes_record, now.decision.value) == (2, 1, "defer")

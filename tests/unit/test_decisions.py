@@ -12,6 +12,7 @@ from prrt_core import importer
 from prrt_core.decisions import Decision, DecisionRecord, current, records
 from prrt_core.errors import ImportRejected, InputError, StoreError
 from prrt_core.store import Store
+from prrt_core.store.access import Actor, Role
 from prrt_core.store import decisions as store_decisions
 from tests.support import editor
 
@@ -37,12 +38,17 @@ def store():
 def test_a_signed_record_is_numbered_signed_and_audited(store):
     signed = store_decisions.sign(store, salvage(), actor=editor("dr_chair"), now_utc=SIGNED_AT)
     assert (signed.record_number, signed.signed_by, signed.signed_at_utc) == (1, "dr_chair", "2025-02-03T15:30:00Z")
+    local = Actor("local user", Role.EDITOR, "local")  # single-user mode names the person who signs
+    second = store_decisions.sign(store, salvage(), actor=local, signer=" Dr B ", now_utc=SIGNED_AT)
+    assert second.signed_by == "Dr B (local user)"
+    with pytest.raises(InputError, match="signer"):
+        store_decisions.sign(store, salvage(), actor=local, signer="x" * 121)
     assert signed.label == "salvage: 2 x 7.4 GBq"
     row = store.read("board_decisions").iloc[0]
     # NaN in the snapshot is stored as JSON null (strict JSON; the schema's json_valid refuses NaN).
     assert row["snapshot_json"] == '{"dose_p50_gy":31.2,"missing":null,"verdict":"caution"}'
     audit = store.read("audit").query("table_name == 'board_decisions'")
-    assert audit["user"].tolist() == ["dr_chair"] and audit["action"].tolist() == ["insert"]
+    assert audit["user"].tolist() == ["dr_chair", "local user"] and set(audit["action"]) == {"insert"}
 
 
 def test_a_signed_record_is_never_changed_or_deleted_even_by_sql(store):
@@ -87,8 +93,11 @@ def test_export_reimports_unchanged_and_a_changed_signed_record_is_refused(store
     files = [(name, data) for name, data in _unzipped(importer.export_zip(store)) if name != "audit.csv"]
     with Store(":memory:") as fresh:
         importer.import_files(fresh, files, actor=editor("import"))
-        assert fresh.read("board_decisions").drop(columns="decision_id").equals(
-            store.read("board_decisions").drop(columns="decision_id"))
+        internal = ["decision_id", "recorded_via"]
+        assert fresh.read("board_decisions").drop(columns=internal).equals(
+            store.read("board_decisions").drop(columns=internal))
+        assert [r.imported for r in records(fresh.read("board_decisions"), "P1")] == [True]
+        assert [r.imported for r in records(store.read("board_decisions"), "P1")] == [False]
         again = importer.import_files(fresh, files, actor=editor("import"))
         assert again.n_writes == 0  # identical: unchanged, not an update
         changed = [(n, d.replace(b"PFS 30 months", b"PFS 31 months")) for n, d in files]
@@ -116,3 +125,18 @@ def test_an_import_that_supersedes_a_missing_or_taken_record_is_refused(store):
 def _unzipped(data: bytes):
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return [(name, archive.read(name)) for name in archive.namelist()]
+
+
+def test_a_patient_with_a_signed_decision_is_not_deleted_and_the_editor_says_why(store):
+    """The board_decisions foreign key has no ON DELETE CASCADE: the editor names the patient and
+    its records (not a raw IntegrityError), writes nothing, and never counts decisions as cascading."""
+    store_decisions.sign(store, salvage(), actor=editor("dr_chair"), now_utc=SIGNED_AT)
+    tables = store.read_all()
+    original = importer.editable_frame(tables, "patients")
+    with pytest.raises(ImportRejected) as info:
+        importer.commit_edits(store, "patients", original, original.iloc[0:0], actor=editor("dr_b"))
+    problem = info.value.plan.problems.iloc[0]
+    assert (problem["Column"], problem["Value"]) == ("patient_id", "P1")
+    assert problem["Reason"] == "1 signed board decision(s) are kept for this patient, so the patient cannot be deleted"
+    assert "board_decisions" not in importer.cascade_counts(tables, "patients", ["P1"])
+    assert len(store.read("patients")) == 1

@@ -2,10 +2,13 @@
 
 Thresholds are the shipped defaults of data/eligibility.toml (sources there): Hb >= 8.0 g/dL,
 platelets >= 75, WBC >= 2.0, neutrophils >= 1.0 x10^9/L, creatinine clearance >= 50 mL/min,
-bilirubin <= 3 x ULN (1.2 mg/dL), albumin >= 3.0 g/dL (caution), ECOG <= 2 / Karnofsky >= 60,
-PFS after initial PRRT >= 12 months, Krenning >= 2, >= 7 weeks since the last cycle (8 +- 1),
-long-acting SSA >= 4 weeks before, pregnancy test <= 7 days old, Ki-67 <= 20 % / not G3
-(caution), labs <= 28 days old; kidney BED 28/40 Gy exclude, absorbed dose 23 Gy caution.
+bilirubin <= 3 x ULN (1.2 mg/dL), albumin > 3.0 g/dL (NETTER-1; caution), ECOG <= 2 / Karnofsky
+>= 60, PFS after initial PRRT >= 12 months, Krenning >= 2, labs <= 28 days old, Ki-67 <= 20 % /
+not G3 (caution); kidney BED 28/40 Gy exclude, absorbed dose 23 Gy caution. Conditions of the day
+of the dose are cautions that name the earliest dose date, and do not block: >= 7 weeks since the
+last cycle (8 +- 1, NETTER-1 protocol), long-acting SSA >= 4 weeks before (Lutathera US PI); a
+pregnancy test <= 7 days old, else "verify pregnancy status before the dose" (a recorded pregnancy
+or breast-feeding still excludes).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 import pytest
 
 from prrt_core.clinical import eligibility
+from prrt_core.clinical.eligibility.kidney import kidney_items
 from prrt_core.dosimetry.radiobiology import BED_LIMIT_GY_NO_RISK, BED_LIMIT_GY_RISK, DOSE_LIMIT_GY
 from prrt_core.errors import ConfigError
 from prrt_core.projection import KidneyModelSettings
@@ -130,6 +134,11 @@ def test_albumin_below_threshold_is_caution_not_exclusion():
     checklist, _ = run(make_tables(lab={"albumin_g_dl": 2.9}))
     assert status(checklist, "Albumin") == "fail"
     assert checklist.verdict == "caution"
+    # NETTER-1 required > 3.0 g/dL: the boundary value itself fails (min_exclusive in the config).
+    boundary = run(make_tables(lab={"albumin_g_dl": 3.0}))[0]
+    assert status(boundary, "Albumin") == "fail" and item(boundary, "Albumin")["threshold"] == "> 3 g/dL"
+    assert boundary.reasons == ("Albumin 3 g/dL fails > 3 g/dL",)
+    assert status(run(make_tables(lab={"albumin_g_dl": 3.1}))[0], "Albumin") == "pass"
 
 
 def test_unknown_excluding_criteria_block_the_verdict():
@@ -217,12 +226,63 @@ def test_interval_eight_plus_minus_one_weeks():
         tables = make_tables(lab_date=str(as_of), pet_date=str(as_of), ssa=[])
         return run(tables.replace(performance_status=tables.performance_status.assign(
             status_date=pd.Timestamp(as_of))), as_of=as_of)[0]
-    seven = at(dt.date(2021, 8, 23))  # 49 days = 7.0 weeks: the label's 8 - 1
+    seven = at(dt.date(2021, 8, 23))  # 49 days = 7.0 weeks: NETTER-1's 8 - 1
     assert status(seven, "Interval since last cycle") == "pass"
     assert item(seven, "Interval since last cycle")["value"] == "7.0 weeks (last 2021-07-05)"
     early = at(dt.date(2021, 8, 22))  # 48 days = 6.857 weeks
-    assert status(early, "Interval since last cycle") == "fail"
-    assert item(early, "Interval since last cycle")["value"] == "6.9 weeks (last 2021-07-05)"
+    interval = item(early, "Interval since last cycle")
+    assert (interval["status"], interval["severity"]) == ("fail", "caution")
+    assert interval["value"] == "6.9 weeks (last 2021-07-05)"
+    # The reason names the earliest day of the next dose: 2021-07-05 + 49 days.
+    assert interval["reason"] == ("Interval since last cycle: earliest cycle date: 2021-08-23 (7 weeks after the "
+                                  "last cycle on 2021-07-05); 6.9 weeks on 2021-08-22")
+    assert "interval" not in CONFIG.blocking_unknowns and "ssa_washout" not in CONFIG.blocking_unknowns
+
+
+def salvage_cycle_tables(days_before: int, **kwargs) -> Tables:
+    """make_tables with a fifth cycle of P1 (salvage, 7.4 GBq, no dosimetry) ``days_before`` AS_OF."""
+    tables = make_tables(**kwargs)
+    cycle = pd.DataFrame({"cycle_id": [9], "patient_id": ["P1"], "cycle_number": [5], "phase": ["salvage"],
+                          "cycle_date": [pd.Timestamp(AS_OF) - pd.Timedelta(days=days_before)],
+                          "activity_gbq": [7.4]})
+    return tables.replace(cycles=pd.concat([tables.cycles, cycle], ignore_index=True))
+
+
+def test_a_board_five_weeks_after_a_cycle_is_told_the_earliest_date_not_excluded():
+    """Issue 13 review C1: 35 days after a salvage cycle the board plans the next one; the interval is a
+    condition of the day of the dose. Labs a week old, everything else met: caution, not "not eligible"."""
+    checklist, row = run(salvage_cycle_tables(35))  # last cycle 2024-04-27
+    assert row is not None and row["n_past_cycles"] == 5
+    assert checklist.verdict == "caution"
+    assert checklist.reasons == ("Interval since last cycle: earliest cycle date: 2024-06-15 (7 weeks after the "
+                                 "last cycle on 2024-04-27); 5.0 weeks on 2024-06-01",)
+    # A monthly long-acting SSA injection 12 days before the board: a caution naming the earliest dose day.
+    monthly = run(salvage_cycle_tables(49, ssa=[("2024-04-20", "lanreotide"), ("2024-05-20", "lanreotide")]))[0]
+    assert status(monthly, "Interval since last cycle") == "pass" and monthly.verdict == "caution"
+    assert monthly.reasons == ("Long-acting SSA stopped: earliest cycle date: 2024-06-17 (4 weeks after the last "
+                               "long-acting injection on 2024-05-20); 1.7 weeks since lanreotide (2024-05-20) on "
+                               "2024-06-01",)
+
+
+def test_net003_evaluated_35_days_after_a_salvage_cycle(demo_tables):
+    """The reviewer's case: NET-003 (demo) 35 days after its first salvage cycle (2020-12-22) was "not
+    eligible" for "5.0 weeks since the last cycle". The interval is now a caution naming 2021-02-09
+    (2020-12-22 + 49 days); the verdict is decided by the rest of the record: its work-up labs of
+    2020-12-20 are 37 days old by then, so the board cannot assess, for that reason only."""
+    cycles = demo_tables.cycles[demo_tables.cycles["patient_id"] == "NET-003"]
+    first_salvage = cycles.loc[cycles["phase"] == "salvage", "cycle_date"].min()
+    assert first_salvage == pd.Timestamp("2020-12-22")
+    as_of = (first_salvage + pd.Timedelta(days=35)).date()
+    checklist, _ = eligibility.assess(demo_tables, "NET-003", as_of=as_of, n_cycles=2, activity_gbq=7.4,
+                                      config=CONFIG, settings=KidneyModelSettings())
+    interval = item(checklist, "Interval since last cycle")
+    assert (interval["status"], interval["severity"], interval["value"]) == ("fail", "caution",
+                                                                              "5.0 weeks (last 2020-12-22)")
+    assert interval["reason"].startswith("Interval since last cycle: earliest cycle date: 2021-02-09 (7 weeks "
+                                         "after the last cycle on 2020-12-22)")
+    assert checklist.verdict == "cannot assess"
+    assert not any("Interval" in r or "SSA" in r for r in checklist.reasons)
+    assert all("days old (limit 28 days)" in r for r in checklist.reasons)
 
 
 def test_renal_function_cockcroft_gault_worked_example():
@@ -238,8 +298,8 @@ def test_renal_function_cockcroft_gault_worked_example():
     renal = item(checklist, "Renal function")
     expected = (140 - age) * 70 / 72
     assert renal["status"] == "pass"
-    assert renal["value"].startswith(f"CrCl {expected:.1f} mL/min (Cockcroft-Gault: creatinine 1 mg/dL on "
-                                     f"2024-05-25, 70 kg, age {age:.1f} years, male)")
+    assert renal["value"] == (f"CrCl {expected:.1f} mL/min (Cockcroft-Gault: creatinine 1 mg/dL on 2024-05-25, "
+                              f"weight 70 kg (patient record, undated), age {age:.1f} years, male)")
     assert renal["threshold"] == ">= 50 mL/min (creatinine clearance, absolute)"
 
 
@@ -254,31 +314,66 @@ def test_renal_function_boundary_and_female_factor():
     assert item(woman, "Renal function")["value"].startswith(f"CrCl {(140 - age) * 70 / 72 * 0.85:.1f} mL/min")
 
 
-def test_renal_function_falls_back_to_deindexed_then_indexed_egfr():
+def test_renal_function_falls_back_to_deindexed_egfr_else_unknown():
     no_age = run(make_tables(patient={"age_at_first_prrt_years": np.nan}, lab={"egfr_ml_min_173m2": 80.0}))[0]
     renal = item(no_age, "Renal function")
-    assert renal["value"].startswith("eGFR de-indexed 84.1 mL/min = 80 mL/min/1.73 m2 (CKD-EPI 2021) x BSA 1.82 m2 "
-                                     "(Mosteller) / 1.73")
-    assert "Cockcroft-Gault not possible: age not recorded" in renal["value"] and renal["status"] == "pass"
+    assert renal["value"] == ("eGFR de-indexed 84.1 mL/min = 80 mL/min/1.73 m2 (CKD-EPI 2021) x BSA 1.82 m2 "
+                              "(Mosteller: 170 cm, 70 kg, patient record, undated) / 1.73, on 2024-05-25; "
+                              "Cockcroft-Gault not possible: age not recorded")
+    assert renal["status"] == "pass"
     # 46 mL/min/1.73 m2 x 1.8181 / 1.73 = 48.3 mL/min: fails once de-indexed.
     low = item(run(make_tables(patient={"age_at_first_prrt_years": np.nan}, lab={"egfr_ml_min_173m2": 46.0}))[0],
                "Renal function")
     assert low["status"] == "fail" and low["value"].startswith("eGFR de-indexed 48.3 mL/min")
+    # The reviewer's case: BSA 1.5 m2 (150 cm x 54 kg / 3600 = 2.25, sqrt = 1.5); eGFR 55 mL/min/1.73 m2
+    # is 55 x 1.5 / 1.73 = 47.7 mL/min absolute: below 50 although 55 "passes" when compared as is.
+    small = {"age_at_first_prrt_years": np.nan, "weight_kg": 54.0, "height_cm": 150.0}
+    deindexed = item(run(make_tables(patient=small, lab={"egfr_ml_min_173m2": 55.0}))[0], "Renal function")
+    assert deindexed["status"] == "fail" and deindexed["value"].startswith("eGFR de-indexed 47.7 mL/min")
+    # Without the height the indexed value cannot be de-indexed: unknown, and renal function blocks.
+    no_height = run(make_tables(patient=small | {"height_cm": np.nan}, lab={"egfr_ml_min_173m2": 55.0}))[0]
+    renal = item(no_height, "Renal function")
+    assert renal["status"] == "unknown" and no_height.verdict == "cannot assess"
+    assert renal["value"] == ("eGFR 55 mL/min/1.73 m2 (CKD-EPI 2021) on 2024-05-25, indexed: weight and height "
+                              "needed to de-index (height not recorded); Cockcroft-Gault not possible: age not "
+                              "recorded")
+    assert no_height.reasons == ("Renal function: Cockcroft-Gault not possible: age not recorded; the eGFR per "
+                                 "1.73 m2 cannot be de-indexed (height not recorded)",)
     bare = item(run(make_tables(patient={"weight_kg": np.nan}, equation=None))[0], "Renal function")
-    assert bare["value"].startswith("eGFR 80.0 mL/min/1.73 m2 (equation not recorded) on 2024-05-25, indexed, "
-                                    "used as is")
-    assert "indexed eGFR" in bare["threshold"] and bare["status"] == "pass"
+    assert bare["status"] == "unknown" and bare["value"].startswith(
+        "eGFR 80 mL/min/1.73 m2 (equation not recorded) on 2024-05-25, indexed: weight and height needed to "
+        "de-index (weight not recorded)")
+    assert bare["threshold"] == ">= 50 mL/min (creatinine clearance, absolute)"
     nothing = item(run(make_tables(lab={"creatinine_mg_dl": np.nan, "egfr_ml_min_173m2": np.nan}))[0],
                    "Renal function")
     assert nothing["status"] == "unknown" and nothing["reason"] == "Renal function: no creatinine or eGFR recorded"
+
+
+def test_renal_reasons_say_what_is_missing():
+    # Creatinine a week old (fresh), eGFR 61 days old, no weight: the reason names the weight and the
+    # old eGFR, never "creatinine ... days old".
+    tables = make_tables(patient={"weight_kg": np.nan})
+    fresh = tables.labs.assign(egfr_ml_min_173m2=np.nan)
+    old = tables.labs.assign(lab_id=2, lab_date=pd.Timestamp("2024-04-01"), creatinine_mg_dl=np.nan)
+    checklist = run(tables.replace(labs=pd.concat([old, fresh], ignore_index=True)))[0]
+    renal = item(checklist, "Renal function")
+    assert renal["status"] == "unknown"
+    assert renal["reason"] == ("Renal function: Cockcroft-Gault not possible: weight not recorded; eGFR 61 days old "
+                               "(limit 28 days)")
+    assert renal["value"] == "eGFR 61 days old (limit 28 days); Cockcroft-Gault not possible: weight not recorded"
 
 
 def test_long_acting_ssa_stopped_four_weeks_before():
     four = run(make_tables(ssa=[("2024-05-04", "octreotide LAR")]))[0]  # 28 days
     assert status(four, "Long-acting SSA stopped") == "pass"
     early = run(make_tables(ssa=[("2024-05-05", "octreotide LAR")]))[0]  # 27 days = 3.857 weeks
-    assert status(early, "Long-acting SSA stopped") == "fail" and early.verdict == "not eligible"
-    assert item(early, "Long-acting SSA stopped")["value"] == "3.9 weeks since octreotide LAR (2024-05-05)"
+    ssa = item(early, "Long-acting SSA stopped")
+    assert (ssa["status"], ssa["severity"], early.verdict) == ("fail", "caution", "caution")
+    assert ssa["value"] == "3.9 weeks since octreotide LAR (2024-05-05)"
+    # The earliest dose day: 2024-05-05 + 28 days.
+    assert early.reasons == ("Long-acting SSA stopped: earliest cycle date: 2024-06-02 (4 weeks after the last "
+                             "long-acting injection on 2024-05-05); 3.9 weeks since octreotide LAR (2024-05-05) on "
+                             "2024-06-01",)
     # 27.9 days would read "4.0 weeks" when rounded; beside the limit it reads below it.
     assert eligibility.beside_limit(27.9 / 7, 4.0) == "3.99"
     short = run(make_tables(ssa=[("2024-05-31", "octreotide s.c.")]))[0]  # short-acting: up to 24 h before
@@ -290,13 +385,22 @@ def test_pregnancy_and_breast_feeding():
     woman = {"sex": "F"}
     none = run(make_tables(patient=woman | {"childbearing_potential": False}))[0]
     assert item(none, "Pregnancy / breast-feeding")["value"] == "no child-bearing potential"
+    # Pregnancy status is verified before the dose (label 8.3): without a recent test the item is
+    # unknown, a caution saying so, not "cannot assess".
     unrecorded = run(make_tables(patient=woman))[0]
-    assert status(unrecorded, "Pregnancy / breast-feeding") == "unknown" and unrecorded.verdict == "cannot assess"
+    assert status(unrecorded, "Pregnancy / breast-feeding") == "unknown" and unrecorded.verdict == "caution"
+    assert unrecorded.reasons == ("Pregnancy / breast-feeding: child-bearing potential not recorded; verify "
+                                  "pregnancy status before the dose (label 8.3)",)
     potential = woman | {"childbearing_potential": True}
     negative = run(make_tables(patient=potential, findings=[("2024-05-26", "pregnancy", False)]))[0]  # 6 days
     assert status(negative, "Pregnancy / breast-feeding") == "pass" and negative.verdict == "eligible"
     stale = run(make_tables(patient=potential, findings=[("2024-05-24", "pregnancy", False)]))[0]  # 8 days
-    assert status(stale, "Pregnancy / breast-feeding") == "unknown" and stale.verdict == "cannot assess"
+    assert status(stale, "Pregnancy / breast-feeding") == "unknown" and stale.verdict == "caution"
+    assert stale.reasons == ("Pregnancy / breast-feeding: verify pregnancy status before the dose (label 8.3); "
+                             "latest pregnancy test 8 days old (2024-05-24) (limit 7 days)",)
+    assert "pregnancy" not in CONFIG.blocking_unknowns
+    strict = dataclasses.replace(CONFIG, blocking_unknowns=(*CONFIG.blocking_unknowns, "pregnancy"))
+    assert run(make_tables(patient=potential), config=strict)[0].verdict == "cannot assess"  # configurable
     pregnant = run(make_tables(patient=potential, findings=[("2024-03-01", "pregnancy", True)]))[0]
     assert status(pregnant, "Pregnancy / breast-feeding") == "fail" and pregnant.verdict == "not eligible"
     feeding = run(make_tables(patient=potential, findings=[("2024-05-30", "pregnancy", False),
@@ -386,6 +490,18 @@ def test_projected_kidney_value_reads_beside_its_limit():
     assert eligibility.beside_limit(23.0, 23) == "23.0"
 
 
+def test_projected_kidney_interval_bounds_read_beside_the_limit():
+    """Review C5: a 95th percentile of 23.04 Gy beside the 23 Gy limit reads '23.04', not '23.0' (which
+    would put it on the limit while P(> 23 Gy) > 5 %); a bound far from the limit keeps one decimal."""
+    row = pd.Series({"dose_limit_gy": 23.0, "p_exceed_dose": 0.06, "dose_p05_gy": 20.61, "dose_p50_gy": 21.9,
+                     "dose_p95_gy": 23.04, "bed_limit_gy": 40.0, "p_exceed_bed": 0.0, "bed_p05_gy": 22.0,
+                     "bed_p50_gy": 23.5, "bed_p95_gy": 39.96, "renal_risk_known": True, "renal_risk": False})
+    dose, bed = kidney_items(row, KidneyModelSettings(), CONFIG, None)
+    assert dose.value == "median 21.9 of 23 Gy (90 % interval 20.6-23.04 Gy); P(> 23 Gy) = 6.0 %"
+    assert dose.status == "fail"  # P 6 % > tolerance 5 %: consistent with a 95th percentile above 23
+    assert bed.value == "median 23.5 of 40 Gy (90 % interval 22.0-39.96 Gy); P(> 40 Gy) = 0.0 %"
+
+
 def test_no_projection_leaves_kidney_criteria_unknown_and_blocks():
     tables = make_tables()
     tables = tables.replace(dosimetry=tables.dosimetry.iloc[:0])  # no dosimetry anywhere: no model
@@ -400,8 +516,9 @@ def test_config_errors_name_file_section_and_key(tmp_path):
     bad = tmp_path / "e.toml"
     cases = [
         (text.replace('[wbc]\nmin = 2.0', '[wbc]\nminimum = 2.0'), r"e\.toml: \[wbc\] unknown key 'minimum'"),
-        (text.replace('[albumin]\nmin = 3.0\nseverity = "caution"', '[albumin]\nmin = 3.0\nseverity = "maybe"'),
+        (text.replace('min_exclusive = 3.0\nseverity = "caution"', 'min_exclusive = 3.0\nseverity = "maybe"'),
          r"e\.toml: \[albumin\] severity must be 'exclude' or 'caution', got 'maybe'"),
+        (text.replace("min_exclusive = 3.0", "min = 3.0"), r"e\.toml: \[albumin\] unknown key 'min'"),
         (text.replace("min = 8.0", "min = -8.0"), r"\[hemoglobin\] min has an invalid value -8.0"),
         (text + "\n[ki67]\nmax = 20\n", r"e\.toml: unknown section \[ki67\]"),
         (text.replace("limit_gy = 23.0", "limit_gy = 0"), r"\[kidney_dose\] limit_gy has an invalid value 0"),
@@ -410,8 +527,8 @@ def test_config_errors_name_file_section_and_key(tmp_path):
         (text.replace('"kidney_bed",\n]', '"kidney_bed", "ki67",\n]'),
          r"e\.toml: \[verdict\] blocking_unknowns names an unknown criterion 'ki67'"),
         (text.replace('checked_when_recorded = ["fdg_mismatch", "urinary"]',
-                      'checked_when_recorded = ["fdg_mismatch", "urinary", "interval"]'),
-         r"\[verdict\] 'interval' is in both blocking_unknowns and checked_when_recorded"),
+                      'checked_when_recorded = ["fdg_mismatch", "urinary", "bilirubin"]'),
+         r"\[verdict\] 'bilirubin' is in both blocking_unknowns and checked_when_recorded"),
         (text.replace("min_gbq = 1.0", "min_gbq = 8.0"), r"\[activity_per_cycle\] min_gbq 8.0 must be below max_gbq 7.4"),
         (text.replace("[pregnancy]\n", "[pregnancy_]\n"), r"unknown section \[pregnancy_\]"),
         (text.replace("max_age_days = 7\n", ""), r"e\.toml: \[pregnancy\] max_age_days is missing"),

@@ -7,10 +7,14 @@ from decision records signed into a private store.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+
+import pandas as pd
 
 from prrt_core.clinical import eligibility
 from prrt_core.decisions import Decision, DecisionRecord
+from prrt_core.projection import KidneyModelSettings
 from prrt_core.store import Store
 from prrt_core.store import decisions as stored
 from prrt_core.views import board, patient, planner
@@ -56,3 +60,33 @@ def test_current_decision_is_the_newest_not_superseded(fresh_demo_db, demo_table
                                     "2030-02-01T10:30:00Z)")
     # A board decision is not a clinical record: the verdict is judged on the last clinical record.
     assert status.as_of == last_clinical
+
+
+def test_interval_bounds_beside_their_limit(demo_tables):
+    """Review C5: the 90 % interval's bounds never round onto or across the limit (p95 23.04 of 23 Gy
+    is '23.04', not '23.0'); a bound far from it keeps one decimal."""
+    est = patient.limit_status(pd.Series([5.0, 4.0]), 23.0, total_q_gy=(7.5, 9.0, 23.04), n_estimated=1)
+    assert board.dose_so_far(est) == "9.0 (7.5–23.04)"
+    config = eligibility.load_config()
+    as_of = patient.decision_dates(demo_tables, "NET-005").before_salvage
+    result = planner.plan(demo_tables, "NET-005", as_of, planner.default_scenario(config), config=config)
+    row = result.projection.copy()
+    row[["dose_limit_gy", "dose_p05_gy", "dose_p50_gy", "dose_p95_gy"]] = [23.0, 20.61, 21.9, 23.04]
+    row[["bed_p05_gy", "bed_p95_gy"]] = [row["bed_limit_gy"] - 5.0, row["bed_limit_gy"] - 0.04]
+    text = board.headline(dataclasses.replace(result, projection=row))
+    assert "kidney dose median 21.9 Gy (90 % interval 20.6–23.04)" in text
+    assert f"–{row['bed_limit_gy'] - 0.04:.2f}), P(> {row['bed_limit_gy']:g} Gy)" in text
+
+
+def test_kidney_help_states_the_limits_and_sources_in_force(demo_tables):
+    config = eligibility.load_config()
+    shown = board.board_status(demo_tables, "NET-005", config=config).kidney_help
+    assert shown.startswith(f"Limits: absorbed dose 23 Gy, caution ({config.kidney_dose.source}); BED 28 Gy with, "
+                            f"40 Gy without renal risk factors, exclude ({config.kidney_bed.source}).")
+    assert "α/β 2.6 Gy, T_rep 2.8 h (Barone et al. JNM 2005" in shown
+    # Another policy and radiobiology: the help follows them, and says the radiobiology was changed.
+    policy = dataclasses.replace(eligibility.policy(config, KidneyModelSettings()), dose_limit_gy=25.0,
+                                 dose_severity=eligibility.Severity.EXCLUDE)
+    changed = board.kidney_help(policy, KidneyModelSettings(alpha_beta_gy=3.0))
+    assert changed.startswith("Limits: absorbed dose 25 Gy, exclude (")
+    assert "α/β 3 Gy, T_rep 2.8 h (changed from the published 2.6 Gy and 2.8 h" in changed

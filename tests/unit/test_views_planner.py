@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,6 +58,10 @@ def test_plan_without_cycles_by_the_evaluation_date_cannot_assess(demo_tables):
     assert result.checklist.verdict == "cannot assess"  # unknowns are never a pass
     assert result.no_projection_reason == ("Projected kidney dose: no projection (no cycle recorded by the "
                                            "evaluation date)")
+    # Looked up by the criterion's key, not its display label.
+    relabelled = dataclasses.replace(result, checklist=dataclasses.replace(
+        result.checklist, items=result.checklist.items.assign(criterion=lambda f: "renamed " + f["criterion"])))
+    assert relabelled.no_projection_reason == result.no_projection_reason
 
 
 def test_plan_of_a_deceased_patient_has_only_the_history(demo_tables):
@@ -181,3 +186,49 @@ def test_history_with_cycles_without_dosimetry_is_estimated_in_the_fan_and_never
     measured = planner.plan(demo_tables, "NET-010", as_of, planner.default_scenario(config), config=config)
     exact = measured.fan[measured.fan["source"] == "history"]
     assert not exact["estimated"].any() and exact["p05_gy"].isna().all()
+
+
+def near_limit(result: planner.PlannerResult) -> planner.PlannerResult:
+    """``result`` with a constructed projection row whose 95th percentiles lie just over (dose: 23.04 of
+    23 Gy) and just under (BED: 39.96 of 40 Gy) their limits."""
+    row = result.projection.copy()
+    row[["dose_limit_gy", "dose_p05_gy", "dose_p50_gy", "dose_p95_gy"]] = [23.0, 20.61, 21.9, 23.04]
+    row[["bed_limit_gy", "bed_p05_gy", "bed_p50_gy", "bed_p95_gy"]] = [40.0, 22.0, 23.5, 39.96]
+    return dataclasses.replace(result, projection=row)
+
+
+def test_interval_bounds_read_beside_their_limit(demo_tables):
+    """Review C5: ':.1f' would print the 95th percentile 23.04 Gy as '23.0' (on the limit) and 39.96 as
+    '40.0' (on it); beside the limit they read '23.04' and '39.96'."""
+    as_of = patient.decision_dates(demo_tables, "NET-004").before_salvage
+    result = near_limit(planner.plan(demo_tables, "NET-004", as_of, planner.default_scenario(CONFIG), config=CONFIG))
+    facts = fm.projection_facts(result)
+    assert facts.dose_interval_90_gy == "20.6–23.04" and facts.bed_interval_90_gy == "22.0–39.96"
+    assert fm.interval_beside_limit(22.96, 23.04, 23.0) == "22.96–23.04"
+    # "So far" with an estimated cycle: the cumulative interval beside the limit too.
+    history = pd.DataFrame({"kidney_dose_source": ["measured", "estimated"],
+                            "cumulative_kidney_dose_gy": [11.0, 21.0], "cumulative_kidney_dose_p05_gy": [np.nan, 18.96],
+                            "cumulative_kidney_dose_p95_gy": [np.nan, 23.04]})
+    assert fm.so_far_text(history, "dose", 23.0) == ("median 21.0 Gy (90 % interval 19.0–23.04 Gy), "
+                                                      "incl. 1 estimated cycle")
+    # The scenario table: medians and 95th percentiles beside their limits, probabilities beside the tolerance.
+    compared = pd.DataFrame([{"scenario": "2 x 7.4 GBq", "n_cycles": 2, "activity_gbq": 7.4, "total_activity_gbq": 14.8,
+                              "dose_p50_gy": 21.9, "dose_p95_gy": 23.04, "p_exceed_dose_pct": 5.04,
+                              "bed_p50_gy": 23.5, "bed_p95_gy": 39.96, "p_exceed_bed_pct": 4.96,
+                              "largest_activity_gbq": "7.4", "limits_crossed": "absorbed dose 23 Gy (caution)",
+                              "dose_limit_gy": 23.0, "bed_limit_gy": 40.0, "tolerance_pct": 5.0}])
+    shown = fm.scenario_display(compared).set_index("Quantity")["2 x 7.4 GBq"]
+    assert (shown["Cumulative kidney dose, 95th pct (Gy)"], shown["Cumulative kidney BED, 95th pct (Gy)"]) == (
+        "23.04", "39.96")
+    assert (shown["P(dose > limit) (%)"], shown["P(BED > limit) (%)"]) == ("5.04", "4.96")
+
+
+def test_limit_inputs_help_comes_from_the_config():
+    helps = planner.limit_help(CONFIG)
+    assert helps.dose == f"Default 23 Gy, caution limit (data/eligibility.toml). Source: {CONFIG.kidney_dose.source}"
+    assert helps.bed_risk.startswith("Default 28 Gy with renal risk factors, exclude limit (data/eligibility.toml)")
+    assert helps.bed_no_risk.startswith("Default 40 Gy without renal risk factors, exclude limit")
+    assert "Bodei, EJNMMI 2008;35:1847" in helps.bed_no_risk
+    changed = dataclasses.replace(CONFIG, kidney_dose=dataclasses.replace(
+        CONFIG.kidney_dose, limit_gy=25.0, severity=eligibility.Severity.EXCLUDE))
+    assert planner.limit_help(changed).dose.startswith("Default 25 Gy, exclude limit")

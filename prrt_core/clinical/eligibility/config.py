@@ -52,7 +52,16 @@ class SstrRule(Rule):
 
 @dataclass(frozen=True)
 class LabMinimum(Rule):
+    """A lab value at or above ``min`` passes."""
+
     min: float
+
+
+@dataclass(frozen=True)
+class LabAbove(Rule):
+    """A lab value strictly above ``min_exclusive`` passes (the boundary fails)."""
+
+    min_exclusive: float
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ RULES: dict[str, type[Rule]] = {
     "initial_response": ResponseRule, "pfs_after_initial": PfsRule, "sstr_expression": SstrRule,
     "tumour_grade": GradeRule, "fdg_mismatch": FindingRule,
     "hemoglobin": LabMinimum, "platelets": LabMinimum, "wbc": LabMinimum, "neutrophils": LabMinimum,
-    "renal_function": RenalRule, "bilirubin": BilirubinRule, "albumin": LabMinimum,
+    "renal_function": RenalRule, "bilirubin": BilirubinRule, "albumin": LabAbove,
     "performance": PerformanceRule, "pregnancy": PregnancyRule, "urinary": FindingRule,
     "interval": IntervalRule, "ssa_washout": SsaRule, "kidney_dose": DoseLimitRule, "kidney_bed": BedLimitRule,
 }
@@ -163,7 +172,7 @@ class Config:
     neutrophils: LabMinimum
     renal_function: RenalRule
     bilirubin: BilirubinRule
-    albumin: LabMinimum
+    albumin: LabAbove
     performance: PerformanceRule
     pregnancy: PregnancyRule
     urinary: FindingRule

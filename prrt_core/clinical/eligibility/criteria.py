@@ -1,7 +1,14 @@
 """The checklist's criteria other than renal function and the kidney limits: each gives one
 :class:`Item` (pass / fail / unknown with value, threshold and source) from one patient's tables,
-already cut at the evaluation date ``now``."""
+already cut at the evaluation date ``now``.
+
+The interval since the last cycle, the somatostatin-analogue washout and the pregnancy test are
+conditions of the day of the dose, not of the board's verdict (``data/eligibility.toml``): their
+reasons name the earliest date the next dose can be given, or what to verify before it.
+"""
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
@@ -11,6 +18,7 @@ from prrt_core.clinical.eligibility.config import (
     FindingRule,
     GradeRule,
     IntervalRule,
+    LabAbove,
     LabMinimum,
     PregnancyRule,
     Rule,
@@ -20,7 +28,9 @@ from prrt_core.clinical.eligibility.items import Item, Status, age_days, day, la
 from prrt_core.clinical.eligibility.numbers import beside_limit
 from prrt_core.tables import Tables
 
-LONG_ACTING_SSA = ("octreotide LAR", "lanreotide")  # Lutathera US PI 2.2: stop >= 4 weeks before
+# Long-acting somatostatin analogues, stopped >= 4 weeks before each dose: Lutathera US PI, Dosage
+# and Administration, "Premedication and Concomitant Medications".
+LONG_ACTING_SSA = ("octreotide LAR", "lanreotide")
 DAYS_PER_WEEK = 7.0
 
 
@@ -107,6 +117,8 @@ def lab_items(labs: pd.DataFrame, now: pd.Timestamp, config: Config) -> list[Ite
         value, when = latest(labs, "lab_date", column)
         if isinstance(rule, LabMinimum):
             threshold, ok = f">= {rule.min:g} {unit}", value >= rule.min
+        elif isinstance(rule, LabAbove):
+            threshold, ok = f"> {rule.min_exclusive:g} {unit}", value > rule.min_exclusive
         else:
             threshold, ok = f"<= {c.bilirubin.max_x_uln:g} x ULN ({maximum:g} {unit})", value <= maximum
         if when is None:
@@ -146,13 +158,18 @@ def _finding(findings: pd.DataFrame, name: str) -> pd.Series | None:
     return latest_row(findings[findings["finding"] == name], "finding_date")
 
 
+VERIFY_PREGNANCY = "verify pregnancy status before the dose (label 8.3)"
+
+
 def pregnancy_item(patient: pd.Series, findings: pd.DataFrame, now: pd.Timestamp, rule: PregnancyRule) -> Item:
-    """Pregnancy or breast-feeding in a woman of child-bearing potential excludes (Lutathera PI 8.1-8.3):
-    a negative pregnancy test within ``max_age_days`` is required; breast-feeding counts when recorded.
+    """Pregnancy or breast-feeding in a woman of child-bearing potential excludes (Lutathera PI 8.1-8.3);
+    a negative pregnancy test within ``max_age_days`` passes. Without one (or with child-bearing
+    potential not recorded) the item is unknown, "verify pregnancy status before the dose": the test
+    belongs to the day of the dose, and the config does not let this unknown block the verdict.
     A positive finding holds until a later record says otherwise."""
     label = "Pregnancy / breast-feeding"
-    threshold = (f"negative pregnancy test within {rule.max_age_days} days and not breast-feeding "
-                 "(women of child-bearing potential)")
+    threshold = (f"not pregnant (negative test within {rule.max_age_days} days, verified before the dose) and "
+                 "not breast-feeding (women of child-bearing potential)")
 
     def item(status: Status, value: str, reason: str) -> Item:
         return _item("pregnancy", label, rule, status, value, threshold, reason)
@@ -162,7 +179,7 @@ def pregnancy_item(patient: pd.Series, findings: pd.DataFrame, now: pd.Timestamp
     potential = patient.get("childbearing_potential")
     if potential is None or pd.isna(potential):
         return item(Status.UNKNOWN, "child-bearing potential not recorded",
-                    f"{label}: child-bearing potential not recorded")
+                    f"{label}: child-bearing potential not recorded; {VERIFY_PREGNANCY}")
     if not bool(potential):
         return item(Status.PASS, "no child-bearing potential", f"{label}: no child-bearing potential")
     test, feeding = _finding(findings, "pregnancy"), _finding(findings, "breast-feeding")
@@ -176,7 +193,7 @@ def pregnancy_item(patient: pd.Series, findings: pd.DataFrame, now: pd.Timestamp
         when = "no pregnancy test recorded" if test is None else \
             f"latest pregnancy test {age_days(now, test['finding_date'])} days old ({day(test['finding_date'])})"
         return item(Status.UNKNOWN, f"{when}; {feeding_text}",
-                    f"{label}: {when} (limit {rule.max_age_days} days)")
+                    f"{label}: {VERIFY_PREGNANCY}; {when} (limit {rule.max_age_days} days)")
     shown = f"pregnancy test negative ({day(test['finding_date'])}); {feeding_text}"
     return item(Status.PASS, shown, f"{label}: {shown}")
 
@@ -200,25 +217,38 @@ def finding_item(key: str, label: str, names: tuple[str, ...], findings: pd.Data
     return _item(key, label, rule, Status.PASS, f"checked, absent: {absent}", threshold, f"{label}: absent")
 
 
+def earliest_dose(last: pd.Timestamp, weeks: float) -> pd.Timestamp:
+    """The first day ``weeks`` after ``last`` (whole days, rounded up)."""
+    return last + pd.Timedelta(days=math.ceil(round(weeks * DAYS_PER_WEEK, 9)))
+
+
 def interval_item(cycles: pd.DataFrame, now: pd.Timestamp, rule: IntervalRule) -> Item:
-    """Weeks since the last cycle (8 +- 1 weeks per the label: 7 weeks passes)."""
+    """Weeks since the last cycle (8 +- 1 weeks: 7 weeks passes). Before then the item fails with the
+    earliest cycle date as its reason (a caution by default: the timing of the next dose)."""
     label = "Interval since last cycle"
-    threshold = f">= {rule.min_weeks_since_last_cycle:g} weeks"
+    limit = rule.min_weeks_since_last_cycle
+    threshold = f">= {limit:g} weeks since the last cycle (on the day of the dose)"
     if cycles.empty:
         return _item("interval", label, rule, Status.UNKNOWN, "no cycle", threshold, f"{label}: no cycle recorded")
     last = cycles["cycle_date"].max()
+    earliest = earliest_dose(last, limit)
     weeks = (now - last).days / DAYS_PER_WEEK
-    shown = f"{beside_limit(weeks, rule.min_weeks_since_last_cycle)} weeks"
-    ok = weeks >= rule.min_weeks_since_last_cycle
-    return _item("interval", label, rule, Status.PASS if ok else Status.FAIL, f"{shown} (last {day(last)})",
-                 threshold, f"{shown} since the last cycle, threshold {threshold}")
+    shown = f"{beside_limit(weeks, limit)} weeks (last {day(last)})"
+    if now >= earliest:
+        return _item("interval", label, rule, Status.PASS, shown, threshold, f"{label}: {shown}, meets {threshold}")
+    return _item("interval", label, rule, Status.FAIL, shown, threshold,
+                 f"{label}: earliest cycle date: {day(earliest)} ({limit:g} weeks after the last cycle on "
+                 f"{day(last)}); {beside_limit(weeks, limit)} weeks on {day(now)}")
 
 
 def ssa_item(ssa: pd.DataFrame, now: pd.Timestamp, rule: SsaRule) -> Item:
-    """Long-acting somatostatin analogue stopped >= 4 weeks before (Lutathera US PI 2.2)."""
+    """Long-acting somatostatin analogue stopped >= 4 weeks before each dose (Lutathera US PI, Dosage
+    and Administration, "Premedication and Concomitant Medications"). Before then the item fails with
+    the earliest dose date as its reason (a caution by default: the timing of the next dose)."""
     label = "Long-acting SSA stopped"
     limit = rule.min_weeks_since_long_acting
-    threshold = f">= {limit:g} weeks since the last long-acting SSA (short-acting octreotide: up to 24 h before)"
+    threshold = (f">= {limit:g} weeks since the last long-acting SSA on the day of the dose "
+                 "(short-acting octreotide: up to 24 h before)")
     if ssa.empty:
         return _item("ssa_washout", label, rule, Status.UNKNOWN, "no SSA administrations recorded", threshold,
                      f"{label}: no SSA administrations recorded")
@@ -228,8 +258,11 @@ def ssa_item(ssa: pd.DataFrame, now: pd.Timestamp, rule: SsaRule) -> Item:
         shown = f"no long-acting SSA recorded; {short['drug']} last on {day(short['administration_date'])}"
         return _item("ssa_washout", label, rule, Status.PASS, shown, threshold, f"{label}: {shown}")
     when = long_acting["administration_date"]
+    earliest = earliest_dose(when, limit)
     weeks = (now - when).days / DAYS_PER_WEEK
     shown = f"{beside_limit(weeks, limit)} weeks since {long_acting['drug']} ({day(when)})"
-    ok = weeks >= limit
-    return _item("ssa_washout", label, rule, Status.PASS if ok else Status.FAIL, shown, threshold,
-                 f"{label}: {shown}" + ("" if ok else f", fewer than {limit:g}"))
+    if now >= earliest:
+        return _item("ssa_washout", label, rule, Status.PASS, shown, threshold, f"{label}: {shown}")
+    return _item("ssa_washout", label, rule, Status.FAIL, shown, threshold,
+                 f"{label}: earliest cycle date: {day(earliest)} ({limit:g} weeks after the last long-acting "
+                 f"injection on {day(when)}); {shown} on {day(now)}")

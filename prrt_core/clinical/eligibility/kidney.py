@@ -86,7 +86,7 @@ def kidney_items(row: pd.Series | None, settings: KidneyModelSettings, config: C
         basis = f" ({_bed_basis(row)})" if prefix == "bed" else ""
         threshold = f"P(> {limit:g} Gy{basis}) <= {tol_pct:g} %"
         shown = (f"median {beside_limit(row[f'{prefix}_p50_gy'], limit)} of {limit:g} Gy (90 % interval "
-                 f"{row[f'{prefix}_p05_gy']:.1f}-{row[f'{prefix}_p95_gy']:.1f} Gy); "
+                 f"{beside_limit(row[f'{prefix}_p05_gy'], limit)}-{beside_limit(row[f'{prefix}_p95_gy'], limit)} Gy); "
                  f"P(> {limit:g} Gy) = {beside_limit(p_pct, tol_pct)} %")
         ok = p <= tolerance
         reason = (f"Cumulative kidney {what} exceeds {limit:g} Gy with probability {beside_limit(p_pct, tol_pct)} %"

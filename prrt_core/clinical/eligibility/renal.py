@@ -1,8 +1,9 @@
 """Renal function as NETTER-1 judged it: creatinine clearance in mL/min, absolute.
 
 Cockcroft-Gault when creatinine, age, sex and weight are known; otherwise the latest eGFR
-de-indexed by body surface area (Mosteller) when weight and height are known; otherwise the
-indexed eGFR as is, saying so. The method used and the eGFR equation are shown with the value.
+de-indexed by body surface area (Mosteller) when weight and height are known; otherwise unknown
+(an eGFR per 1.73 m2 is not an absolute clearance), the value showing the indexed eGFR. The method
+used, the eGFR equation and that weight and height are the record's (undated) are shown with the value.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ MOSTELLER_DIVISOR = 3600.0
 # (Levey et al., Ann Intern Med 2009;150:604); de-indexed eGFR = eGFR x BSA / 1.73.
 REFERENCE_BSA_M2 = 1.73
 DAYS_PER_YEAR = 365.25  # Julian year, for age from dates
+RECORD_BODY_SIZE = "patient record, undated"  # weight and height are not dated in the record
 
 
 def cockcroft_gault_ml_min(age_years, weight_kg, creatinine_mg_dl, female):
@@ -60,47 +62,58 @@ def age_at(patient: pd.Series, cycles: pd.DataFrame, now: pd.Timestamp) -> float
 
 def renal_item(rule: RenalRule, patient: pd.Series, labs: pd.DataFrame, cycles: pd.DataFrame,
                now: pd.Timestamp, max_age_days: int) -> Item:
-    """The renal-function criterion of one patient at ``now`` (labs and cycles already cut at ``now``)."""
+    """The renal-function criterion of one patient at ``now`` (labs and cycles already cut at ``now``).
+
+    Cockcroft-Gault, else the eGFR de-indexed by BSA, else unknown: an eGFR per 1.73 m2 is never
+    compared with the absolute threshold. Weight and height are the patient record's (undated).
+    The reasons of an unknown say what each route lacks."""
     label, limit = "Renal function", rule.min_ml_min
     threshold = f">= {limit:g} mL/min (creatinine clearance, absolute)"
 
-    def item(status: Status, value: str, reason: str, threshold_: str = threshold) -> Item:
-        return Item("renal_function", label, status, value, threshold_, rule.severity, rule.source, reason)
+    def item(status: Status, value: str, reason: str) -> Item:
+        return Item("renal_function", label, status, value, threshold, rule.severity, rule.source, reason)
 
-    def fresh(column: str) -> tuple[float, pd.Timestamp | None]:
+    def lab(column: str, name: str) -> tuple[float, pd.Timestamp | None, str | None]:
+        """The latest value within the age limit, or NaN, None and why there is none."""
         value, when = latest(labs, "lab_date", column)
-        return (value, when) if when is not None and age_days(now, when) <= max_age_days else (math.nan, None)
+        if when is None:
+            return math.nan, None, f"no {name} recorded"
+        if age_days(now, when) > max_age_days:
+            return math.nan, None, f"{name} {age_days(now, when)} days old (limit {max_age_days} days)"
+        return value, when, None
 
     weight, height = patient.get("weight_kg"), patient.get("height_cm")
     female = patient.get("sex") == "F"
     age = age_at(patient, cycles, now)
-    creatinine, c_when = fresh("creatinine_mg_dl")
-    egfr, e_when = fresh("egfr_ml_min_173m2")
-    missing = [name for name, ok in (("creatinine", c_when is not None), ("weight", _known(weight)),
-                                     ("age", math.isfinite(age))) if not ok]
-    if not missing:
+    creatinine, c_when, c_missing = lab("creatinine_mg_dl", "creatinine")
+    egfr, e_when, e_missing = lab("egfr_ml_min_173m2", "eGFR")
+    no_weight = None if _known(weight) else "weight not recorded"
+    no_height = None if _known(height) else "height not recorded"
+    cg_missing = [m for m in (c_missing, no_weight, None if math.isfinite(age) else "age not recorded") if m]
+    if not cg_missing:
         crcl = float(cockcroft_gault_ml_min(age, weight, creatinine, female))
         value = (f"CrCl {beside_limit(crcl, limit)} mL/min (Cockcroft-Gault: creatinine {creatinine:g} mg/dL "
-                 f"on {day(c_when)}, {float(weight):g} kg, age {age:.1f} years, {'female' if female else 'male'})")
+                 f"on {day(c_when)}, weight {float(weight):g} kg ({RECORD_BODY_SIZE}), age {age:.1f} years, "
+                 f"{'female' if female else 'male'})")
         return _judged(item, crcl, limit, value, "creatinine clearance")
+    no_cg = f"Cockcroft-Gault not possible: {', '.join(cg_missing)}"
+    if (c_missing, e_missing) == ("no creatinine recorded", "no eGFR recorded"):
+        return item(Status.UNKNOWN, "not recorded", f"{label}: no creatinine or eGFR recorded")
     if e_when is None:
-        old = [f"{name} {age_days(now, when)} days old" for name, (_, when) in
-               (("creatinine", latest(labs, "lab_date", "creatinine_mg_dl")),
-                ("eGFR", latest(labs, "lab_date", "egfr_ml_min_173m2"))) if when is not None]
-        why = f"latest {', '.join(old)} (limit {max_age_days} days)" if old else "no creatinine or eGFR recorded"
-        return item(Status.UNKNOWN, "not recorded", f"{label}: {why}")
+        return item(Status.UNKNOWN, f"{e_missing}; {no_cg}", f"{label}: {no_cg}; {e_missing}")
     equation = _equation(labs, e_when)
-    no_cg = f"Cockcroft-Gault not possible: {', '.join(missing)} not recorded"
-    if _known(weight) and _known(height):
+    de_index_missing = [m for m in (no_weight, no_height) if m]
+    if not de_index_missing:
         bsa = float(bsa_mosteller_m2(height, weight))
         clearance = float(deindexed_egfr_ml_min(egfr, bsa))
         value = (f"eGFR de-indexed {beside_limit(clearance, limit)} mL/min = {egfr:g} mL/min/1.73 m2{equation} "
-                 f"x BSA {bsa:.2f} m2 (Mosteller) / 1.73, on {day(e_when)}; {no_cg}")
+                 f"x BSA {bsa:.2f} m2 (Mosteller: {float(height):g} cm, {float(weight):g} kg, {RECORD_BODY_SIZE}) "
+                 f"/ 1.73, on {day(e_when)}; {no_cg}")
         return _judged(item, clearance, limit, value, "de-indexed eGFR")
-    value = (f"eGFR {beside_limit(egfr, limit)} mL/min/1.73 m2{equation} on {day(e_when)}, indexed, used as is "
-             f"(weight or height not recorded; {no_cg})")
-    return _judged(item, egfr, limit, value, "indexed eGFR",
-                   f">= {limit:g} mL/min (indexed eGFR in mL/min/1.73 m2 compared as is)")
+    value = (f"eGFR {egfr:g} mL/min/1.73 m2{equation} on {day(e_when)}, indexed: weight and height needed to "
+             f"de-index ({', '.join(de_index_missing)}); {no_cg}")
+    return item(Status.UNKNOWN, value, f"{label}: {no_cg}; the eGFR per 1.73 m2 cannot be de-indexed "
+                                       f"({', '.join(de_index_missing)})")
 
 
 def _equation(labs: pd.DataFrame, when: pd.Timestamp) -> str:
@@ -110,8 +123,7 @@ def _equation(labs: pd.DataFrame, when: pd.Timestamp) -> str:
     return f" ({names.iat[-1]})" if len(names) else " (equation not recorded)"
 
 
-def _judged(item, value: float, limit: float, shown: str, method: str, threshold: str | None = None) -> Item:
+def _judged(item, value: float, limit: float, shown: str, method: str) -> Item:
     ok = value >= limit
     reason = f"Renal function ({method}) {beside_limit(value, limit)} mL/min {'meets' if ok else 'is below'} {limit:g}"
-    status = Status.PASS if ok else Status.FAIL
-    return item(status, shown, reason) if threshold is None else item(status, shown, reason, threshold)
+    return item(Status.PASS if ok else Status.FAIL, shown, reason)
