@@ -24,8 +24,8 @@ def column(col: importer.ColumnSpec):
     label, config, kind = col.header, st.column_config, importer.ColumnKind
     if col.kind == kind.ENUM:
         return config.SelectboxColumn(label, options=list(col.choices), required=col.required)
-    if col.kind == kind.BOOL:
-        return config.CheckboxColumn(label, default=False)
+    if col.kind == kind.BOOL:  # no default: an unticked box would record "no" (e.g. no hypertension) unasked
+        return config.SelectboxColumn(label, options=["yes", "no"], required=col.required)
     if col.kind == kind.DATE:
         return config.TextColumn(label, required=col.required, help=DATE_HELP)
     if col.kind.numeric:

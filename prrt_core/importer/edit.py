@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def editable_frame(tables: Tables, table: str,
                    patient_id: str | None = None) -> pd.DataFrame:
     """One table in import form for ``st.data_editor``: dates as ISO text (``YYYY-MM-DD``), flags
-    as bool, internal key in ``_pk``, index = row number from 1.
+    as "yes"/"no" (None: not recorded), internal key in ``_pk``, index = row number from 1.
 
     Dates are text, not datetime: whatever is typed (``21-01-01``, ``0001-01-01``) then reaches the
     import's cell rules and comes back as a problem naming the cell. In a datetime column a year
@@ -45,8 +45,10 @@ def editable_frame(tables: Tables, table: str,
         if col.kind == ColumnKind.DATE:
             text = frame[col.name].map(cell_text).astype(object)
             frame[col.name] = text.where(text != "", None)
-        elif col.kind == ColumnKind.BOOL:
-            frame[col.name] = frame[col.name].astype("boolean")
+        elif col.kind == ColumnKind.BOOL:  # "yes" / "no" / empty: an unrecorded value stays visibly empty
+            flags = frame[col.name].astype("boolean")
+            frame[col.name] = flags.map({True: "yes", False: "no"}, na_action="ignore").astype(object).where(
+                flags.notna(), None)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame[[c.name for c in spec.columns] + ["_pk"]]
 

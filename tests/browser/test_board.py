@@ -6,7 +6,9 @@ Expected numbers come from prrt_core called directly on the server's database.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
+import zipfile
 
 import pypdf
 import pytest
@@ -15,7 +17,8 @@ from prrt_core.clinical import eligibility
 from prrt_core.datasets import demo
 from prrt_core.store import Store
 from prrt_core.views import patient, planner
-from tests.support import editor, visit
+from tests.browser.test_data import upload
+from tests.support import editor, navigate, visit
 
 pytestmark = pytest.mark.browser
 
@@ -115,17 +118,29 @@ def test_planner_decision_point_scenario_and_verdict(app_server, page):
     no_exception(page)
 
 
+def zipped(files: dict[str, bytes]) -> bytes:
+    with zipfile.ZipFile(buffer := io.BytesIO(), "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 def test_patient_without_dosimetry_shows_estimates_and_no_zero(tmp_path, page, private_app):
     # NEW-2: three cycles of 7.4 GBq and no dosimetry. Every kidney dose is the cohort model's
     # estimate, labelled so in the header, the per-cycle table and the charts; none is drawn as 0 Gy.
     db = tmp_path / "clinic.sqlite"
     with Store(db) as store:
         demo.load(store, actor=editor("demo"))
-        store.insert({"patients": [{"patient_id": "NEW-2", "sex": "M", "primary_site": "pancreas",
-                                    "hypertension": 0, "diabetes": 0}],
-                      "cycles": [{"patient_id": "NEW-2", "cycle_number": n, "phase": "initial",
-                                  "cycle_date": f"2024-0{2 * n - 1}-10", "activity_gbq": 7.4} for n in (1, 2, 3)]},
-                     actor=editor("tester"))
+    patients_csv = b"patient_id,sex,primary_site,hypertension,diabetes\r\nNEW-2,M,pancreas,0,0\r\n"
+    cycles_csv = ("patient_id,cycle_number,phase,cycle_date,activity (GBq)\r\n" + "".join(
+        f"NEW-2,{n},initial,2024-0{2 * n - 1}-10,7.4\r\n" for n in (1, 2, 3))).encode()
+    with private_app(db) as url:  # built through the Data page's import, as a user would
+        visit(page, url, "Salvage PRRT Board")
+        navigate(page, "Data", "Data")
+        upload(page, "new2.zip", zipped({"patients.csv": patients_csv, "cycles.csv": cycles_csv}))
+        page.get_by_role("button", name="Import 4 row(s)").click()
+        page.get_by_text("Imported.").wait_for()
+    with Store(db) as store:
         tables = store.read_all()
     cycles = patient.cycle_table(tables, "NEW-2")
     dose = patient.header(tables, "NEW-2", cycles=cycles).kidney_dose

@@ -569,6 +569,22 @@ def test_editor_adds_updates_and_deletes_with_the_import_checks(seeded):
     assert seeded.read("audit").iloc[-1][["action", "row_key"]].tolist() == ["delete", "cycle_id=2"]
 
 
+def test_editor_yes_no_columns_have_no_silent_default(seeded):
+    """Issue 13 review: a flag is "yes", "no" or empty in the editor, never a pre-ticked box. A new
+    patient without hypertension/diabetes is refused (a renal risk factor decides the 28 vs 40 Gy
+    BED limit); child-bearing potential left empty stays unrecorded, not "no"."""
+    original = importer.editable_frame(seeded.read_all(), "patients")
+    assert original.loc[1, "hypertension"] == "no" and original.loc[1, "childbearing_potential"] is None
+    new = {"patient_id": "P8", "sex": "F", "primary_site": "lung", "_pk": None}
+    edited = pd.concat([original, pd.DataFrame([new], index=[2])])
+    problems = importer.check_edits(seeded, "patients", original, edited).problems
+    assert set(problems.loc[problems["Reason"] == "required", "Column"]) == {"hypertension", "diabetes"}
+    edited.loc[2, ["hypertension", "diabetes"]] = ["yes", "no"]
+    importer.commit_edits(seeded, "patients", original, edited, actor=editor("dr_a"))
+    stored = seeded.read("patients").set_index("patient_id").loc["P8"]
+    assert stored["hypertension"] and not stored["diabetes"] and pd.isna(stored["childbearing_potential"])
+
+
 def test_editor_refuses_renaming_a_patient_and_moves_dosimetry_by_natural_key(seeded):
     original = importer.editable_frame(seeded.read_all(), "patients")
     renamed = original.copy()
