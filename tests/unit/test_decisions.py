@@ -12,8 +12,8 @@ from prrt_core import importer
 from prrt_core.decisions import Decision, DecisionRecord, current, records
 from prrt_core.errors import ImportRejected, InputError, StoreError
 from prrt_core.store import Store
-from prrt_core.store.access import Actor, Role
 from prrt_core.store import decisions as store_decisions
+from prrt_core.store.access import Actor, Role
 from tests.support import editor
 
 PATIENT = {"patient_id": "P1", "sex": "F", "primary_site": "pancreas", "hypertension": 0, "diabetes": 0}
