@@ -1,6 +1,6 @@
 """The printed page of the tumour-board summary: print CSS and the HTML elements, every value escaped.
 
-A4 portrait, 12 mm side margins (186 mm text width = 703 CSS px at 96 px/in): text of 8 pt,
+A4 portrait, 10 mm side margins (190 mm text width = 718 CSS px at 96 px/in): text of 8 pt,
 tables of 7 pt, the checklist's sources of 6 pt; tables with a fixed layout and stated column widths (text wraps inside its column, nothing
 overflows), charts drawn at the width they print, and break rules that keep a heading with
 what follows and a table row, a chart or the decision record on one page. The patient's id
@@ -22,19 +22,19 @@ import pandas as pd
 from prrt_core.charts import export
 from prrt_core.views import format as fm
 
-TEXT_WIDTH_PX = 703  # 186 mm at 96 px per inch
-HALF_CHART_WIDTH_PX = 340  # two charts side by side (49 % of TEXT_WIDTH_PX each: 344 px)
+TEXT_WIDTH_PX = 718  # 190 mm at 96 px per inch
+HALF_CHART_WIDTH_PX = 348  # two charts side by side (49 % of TEXT_WIDTH_PX each: 352 px)
 CHART_FONT = "Liberation Sans"  # the page's font, so vl-convert measures the text it prints
 
 CSS = """
-@page { size: A4; margin: 11mm 12mm 12mm 12mm;
+@page { size: A4; margin: 9mm 10mm 11mm 10mm;
   @bottom-left { content: string(patient); font: 7pt "Liberation Sans", Arial, sans-serif;
                  color: #607d8b; }
   @bottom-right { content: "page " counter(page) " of " counter(pages); font: 7pt "Liberation Sans", Arial,
                   sans-serif; color: #607d8b; } }
 html { font-family: "Liberation Sans", Arial, Helvetica, sans-serif; font-size: 8pt; line-height: 1.2;
        color: #212121; }
-body { margin: 0 auto; max-width: 186mm; }
+body { margin: 0 auto; max-width: 190mm; }
 h1 { font-size: 13pt; margin: 0 0 0.8mm 0; string-set: patient content(text); }
 h2 { font-size: 10pt; margin: 2mm 0 0.8mm 0; padding-bottom: 0.3mm; border-bottom: 0.8pt solid #90a4ae;
      break-after: avoid; }
@@ -42,8 +42,8 @@ h3 { font-size: 8.5pt; margin: 1.6mm 0 0.6mm 0; break-after: avoid; }
 p { margin: 0.6mm 0; }
 ul { margin: 0.4mm 0 0.8mm 0; padding-left: 4mm; }
 table { border-collapse: collapse; width: 100%; table-layout: fixed; margin: 0.4mm 0 1.2mm 0; }
-th, td { border: 0.5pt solid #cfd8dc; padding: 0.35mm 0.9mm; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; hyphens: auto; }
+th, td { border: 0.5pt solid #cfd8dc; padding: 0.3mm 0.9mm; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; hyphens: auto; line-height: 1.15; }
 thead th { background: #eceff1; font-size: 6.5pt; line-height: 1.1; }
 tr { break-inside: avoid; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -60,7 +60,7 @@ table.small td, table.small th { font-size: 7pt; }
 .verdict { font-size: 10pt; padding: 0.5mm 2mm; border: 1.2pt solid currentColor; display: inline-block;
            margin: 0.4mm 2mm 0.4mm 0; }
 .decision { border: 1pt solid #78909c; padding: 0.8mm 2mm; margin: 0.6mm 0 1mm 0; break-inside: avoid;
-            font-size: 7.5pt; overflow-wrap: anywhere; }
+            font-size: 7pt; overflow-wrap: anywhere; }
 .decision p { margin: 0.3mm 0; }
 .decision .cut { color: #455a64; }
 .halves { width: 100%; }

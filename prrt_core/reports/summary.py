@@ -54,6 +54,7 @@ SHOWN_ABOVE = ("scenario", "policy", "options")
 # naming the record that holds it in full (schema: up to 2000): a layout budget that keeps the summary
 # on two A4 pages with every decision field at its maximum length (tests/unit/test_reports_pdf.py).
 RATIONALE_EXCERPT_CHARS = 600
+FAN_HEIGHT_PX = 105  # plot height of the two fan charts (printed at 96 px per inch: 28 mm)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def _projection_section(c: SummaryContent) -> str:
         facts = fm.projection_facts(plan)
         shown_above = {label for name, label in facts.labels().items() if name in SHOWN_ABOVE}
         parts.append(lo.facts([(k, v) for k, v in facts.rows() if k not in shown_above], label_pct=64))
-        figures = "".join(lo.figure(fan_charts.fan_chart(plan.fan, q, width=lo.HALF_CHART_WIDTH_PX, height=120))
+        figures = "".join(lo.figure(fan_charts.fan_chart(plan.fan, q, width=lo.HALF_CHART_WIDTH_PX,
+                                                      height=FAN_HEIGHT_PX))
                           for q in fan_charts.FAN_TITLES)
         parts.append(f'<div class="pair">{figures}</div><p class="note">{lo.esc(fan_charts.FAN_NOTE)}</p>')
     return "".join(parts)
@@ -241,7 +243,7 @@ def _checklist_section(plan: PlannerResult | None) -> str:
     if sources:
         number = {source: i for i, source in enumerate(sources, start=1)}
         shown["Source"] = [f"[{number[s]}]" for s in shown["Source"].astype(str)]
-    widths = {"Criterion": 15, "Status": 7.5, "Value": 33, "Threshold": 31, "If failed": 7.5, "Source": 6}
+    widths = {"Criterion": 14, "Status": 7, "Value": 35, "Threshold": 31.5, "If failed": 7, "Source": 5.5}
     notes = "; ".join(f"[{i}] {lo.esc(source)}" for i, source in enumerate(sources, start=1))
     return ("<h2>Eligibility checklist</h2>"
             + lo.table(shown, widths, css="small", status_column="Status")
@@ -280,13 +282,13 @@ def _liver_rows(review: PatientReview) -> list[dict]:
         treated = when > first if pd.notna(first) else none
         salvage_on = when >= salvage if pd.notna(salvage) else none
         rows.append({"Test (unit)": lab_view.lab_title(test), "Latest value": f"{float(last['value']):.4g}",
-                     "Date": last["lab_date"].date().isoformat(), "Grade, latest": str(last["grade_label"]),
-                     "Worst grade before salvage start": _worst(values.loc[treated & ~salvage_on, "grade"]),
-                     "Worst grade after salvage start": _worst(values.loc[salvage_on, "grade"])})
+                     "Date": last["lab_date"].date().isoformat(), "Grade": str(last["grade_label"]),
+                     "Worst grade before salvage": _worst(values.loc[treated & ~salvage_on, "grade"]),
+                     "Worst grade from salvage start": _worst(values.loc[salvage_on, "grade"])})
     return rows
 
 
-LAB_WIDTHS = (26, 11, 17, 10, 18, 18)  # relative widths of the lab table's columns (half the text width)
+LAB_WIDTHS = (27, 11, 16, 10.5, 17.75, 17.75)  # relative widths of the lab table's columns (half the text width)
 
 
 def _labs_section(review: PatientReview) -> str:
@@ -300,15 +302,17 @@ def _labs_section(review: PatientReview) -> str:
         rows.append({"Test (unit)": title,
                      "Latest value": "—" if last is None else f"{float(last['value']):.4g}",
                      "Date": "—" if last is None else last["lab_date"].date().isoformat(),
-                     "Grade, latest": "—" if last is None else str(last["grade_label"]),
-                     "Worst grade before salvage start": "—" if pd.isna(before) else str(int(before)),
-                     "Worst grade after salvage start": "—" if pd.isna(after) else str(int(after))})
+                     "Grade": "—" if last is None else str(last["grade_label"]),
+                     "Worst grade before salvage": "—" if pd.isna(before) else str(int(before)),
+                     "Worst grade from salvage start": "—" if pd.isna(after) else str(int(after))})
     rows += _liver_rows(review)
     if not rows:
         return "<h2>Laboratory values</h2><p>No laboratory values recorded.</p>"
     half = -(-len(rows) // 2)  # two tables side by side, the first one row longer when the count is odd
     tables = [lo.table(pd.DataFrame(part), LAB_WIDTHS, css="small") for part in (rows[:half], rows[half:]) if part]
-    return "<h2>Laboratory values (CTCAE v5.0 grades)</h2>" + lo.halves(tables)
+    return ("<h2>Laboratory values (CTCAE v5.0 grades)</h2>" + lo.halves(tables)
+            + '<p class="note">Grade: of the latest value. Worst grade before salvage: after the first initial '
+            "cycle and before salvage start.</p>")
 
 
 def _endpoint_text(e: EndpointStatus) -> str:

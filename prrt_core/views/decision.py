@@ -11,7 +11,7 @@ import dataclasses
 
 import pandas as pd
 
-from prrt_core.decisions import DecisionRecord, records
+from prrt_core.decisions import DecisionRecord, current, records
 from prrt_core.views.planner import PlannerResult
 
 # The projection row's numbers the snapshot keeps (Gy; p_* as fractions; GBq).
@@ -47,12 +47,12 @@ def history(frame: pd.DataFrame, patient_id: str) -> pd.DataFrame:
     (HISTORY_COLUMNS keys)."""
     own = records(frame, patient_id)
     superseded_by = {r.supersedes_record: r.record_number for r in own if r.supersedes_record}
-    current = next((r.record_number for r in reversed(own) if r.record_number not in superseded_by), None)
+    live = current(frame, patient_id)
 
     def status(r: DecisionRecord) -> str:
         if r.record_number in superseded_by:
             return f"superseded by record {superseded_by[r.record_number]}"
-        return "current" if r.record_number == current else "earlier"
+        return "current" if live is not None and r.record_number == live.record_number else "earlier"
 
     rows = [{"record_number": r.record_number, "board_date": r.board_date.isoformat(), "decision": r.label,
              "attendees": r.attendees, "rationale": r.rationale,

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from prrt_core import projection
 from prrt_core.clinical import eligibility
 from prrt_core.projection import KidneyModelSettings
+from prrt_core.views import planner
 from tests import support
 from ui.text import md
 
@@ -126,8 +127,8 @@ def test_caution_patient_options_and_scenario_table(demo_db, demo_tables, app_en
     assert list(table.columns) == ["2 x 7.4 GBq", "3 x 5.5 GBq", "4 x 3.7 GBq"]
     for (n, a), column in zip(((2, 7.4), (3, 5.5), (4, 3.7)), table.columns):
         r = projection.project(history, n, a, patients=patients, patient_ids=["NET-005"]).iloc[0]
-        assert table.loc["Cumulative kidney dose, median (Gy)", column] == f"{r['dose_p50_gy']:.1f}"
-        assert table.loc["P(dose > limit) (%)", column] == f"{100 * r['p_exceed_dose']:.1f}"
+        assert table.loc["Cumulative kidney dose, median (Gy)", column] == one_decimal_beside(r["dose_p50_gy"], 23.0)
+        assert table.loc["P(dose > limit) (%)", column] == one_decimal_beside(100 * r["p_exceed_dose"], 5.0)
         crossed = "; ".join([f"BED {r['bed_limit_gy']:g} Gy (exclude)"] * int(r["p_exceed_bed"] > 0.05)
                             + ["absorbed dose 23 Gy (caution)"] * int(r["p_exceed_dose"] > 0.05)) or "none"
         assert table.loc["Kidney limits crossed (P > tolerance)", column] == crossed
@@ -163,3 +164,9 @@ def test_advanced_settings_change_the_projection(demo_db, demo_tables, app_env):
     assert row["p_exceed_dose"] > 0.05 and checklist.verdict == "caution"
     box = verdict_box(at, "caution")
     assert "absorbed dose 15 Gy caution" in box
+    # The limit inputs' help: the shipped threshold, what crossing it means and its source, from the config.
+    helps = {key: at.number_input(key=key).help for key in ("pl_dose_limit", "pl_bed_risk", "pl_bed_no_risk")}
+    assert helps == {"pl_dose_limit": planner.limit_help(CONFIG).dose, "pl_bed_risk": planner.limit_help(CONFIG).bed_risk,
+                     "pl_bed_no_risk": planner.limit_help(CONFIG).bed_no_risk}
+    assert helps["pl_dose_limit"].startswith("Default 23 Gy, caution limit (data/eligibility.toml). Source: Kidney "
+                                             "absorbed dose 23 Gy: EBRT TD5/5")
