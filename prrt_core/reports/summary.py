@@ -4,12 +4,15 @@ What the board needs to decide, and no more (the Patient review page has the who
 - page 1: the patient (demographics, tumour, renal risk factors, prior therapies, latest
   performance status, cycles, cumulative kidney dose and BED against their limits, vital
   status, best response, MAG3 trend); the board's decision in force, or "no decision
-  recorded"; the verdict with the limit policy and its reasons; the projection of the
-  planner's scenario; every setting that differs from the defaults; the fan charts of
+  recorded" (``decision_box``: free text within a fixed number of lines, a longer text as a
+  marked excerpt); the verdict with the limit policy and the reasons that fit ``REASON_LINES``;
+  the projection of the planner's scenario (without one: the planner's default scenario, with
+  the kidney limits of the checklist file); every setting that differs from the defaults and
+  whether the checklist file in force is as shipped (``settings_diff``); the fan charts of
   cumulative kidney dose and BED;
 - page 2: the eligibility checklist (value, threshold, source); every cycle (activity,
   kidney and tumour dose, BED, running totals; estimated doses marked); per lab test the
-  latest value and CTCAE v5.0 grade with the worst grade before and after salvage start;
+  latest value and CTCAE v5.0 grade with the worst grade before and from salvage start;
   the last ``IMAGING_ROWS`` imaging assessments; PFS and OS.
 Left out on purpose: the lab, RECIST and timeline charts and the older imaging rows.
 
@@ -35,6 +38,7 @@ from prrt_core.decisions import DecisionRecord
 from prrt_core.errors import InputError
 from prrt_core.projection import KidneyModelSettings
 from prrt_core.reports import layout as lo
+from prrt_core.reports.decision_box import decision_section
 from prrt_core.reports.settings_diff import ConfigOrigin, SettingChange, config_changes, config_origin, settings_changes
 from prrt_core.tables import Tables
 from prrt_core.views import board, patient, planner
@@ -47,14 +51,10 @@ from prrt_core.views.planner import PlannerResult, Scenario
 logger = logging.getLogger(__name__)
 
 IMAGING_ROWS = 4  # the latest assessments: the current response and what it is measured against
-MAX_REASONS = 6  # verdict reasons listed above the checklist (the checklist has every item)
+REASON_LINES = 3  # lines of verdict reasons above the checklist (at least one reason; the checklist has every item)
 # Projection facts printed in the heading and lines above the table, so not again in it.
 SHOWN_ABOVE = ("scenario", "policy", "options")
-# The decision's rationale is printed up to this many characters, then as an excerpt with a marker
-# naming the record that holds it in full (schema: up to 2000): a layout budget that keeps the summary
-# on two A4 pages with every decision field at its maximum length (tests/unit/test_reports_pdf.py).
-RATIONALE_EXCERPT_CHARS = 600
-FAN_HEIGHT_PX = 105  # plot height of the two fan charts (printed at 96 px per inch: 28 mm)
+FAN_HEIGHT_PX = 90  # plot height of the two fan charts (printed at 96 px per inch: 24 mm)
 
 
 @dataclass(frozen=True)
@@ -148,40 +148,22 @@ def _patient_section(c: SummaryContent) -> str:
     return "<h2>Patient</h2>" + lo.facts(rows, classes, label_pct=42)
 
 
-def excerpt(text: str, limit: int) -> str | None:
-    """The first at most ``limit`` characters of ``text``, cut after a word when one ends in the last
-    quarter; None when the whole text is within ``limit``."""
-    if len(text) <= limit:
-        return None
-    cut = text[:limit]
-    space = cut.rfind(" ", limit * 3 // 4)
-    return (cut[:space] if space > 0 else cut).rstrip()
-
-
-def _decision_section(d: DecisionRecord | None) -> str:
-    """The decision in force; attendees and signer in full, the rationale in full up to
-    ``RATIONALE_EXCERPT_CHARS``, beyond it an excerpt marked as such (never cut silently)."""
-    if d is None:
-        return "<h2>Board decision</h2><p>No decision recorded.</p>"
-    replaces = f", supersedes record {d.supersedes_record}" if d.supersedes_record is not None else ""
-    record = "the decision record" if d.record_number is None else f"decision record {d.record_number}"
-    part = excerpt(d.rationale, RATIONALE_EXCERPT_CHARS)
-    rationale = lo.esc(d.rationale) if part is None else (
-        f"{lo.esc(part)} <i class=\"cut\">… (excerpt; the full rationale, {len(d.rationale)} characters, "
-        f"is in {lo.esc(record)})</i>")
-    return ("<h2>Board decision</h2><div class=\"decision\">"
-            f"<p><b>{lo.esc(d.label)}</b> — board of {lo.esc(d.board_date.isoformat())} "
-            f"(record {lo.esc(d.record_number)}{lo.esc(replaces)})</p>"
-            f"<p><b>Attendees:</b> {lo.esc(d.attendees)}</p><p><b>Rationale:</b> {rationale}</p>"
-            f"<p class=\"note\">Signed by {lo.esc(d.signed_by)} at {lo.esc(d.signed_at_utc)}.</p></div>")
-
-
 def _verdict_line(checklist: eligibility.Checklist) -> str:
     """The verdict (its tone; none for a patient who had died) and the kidney limit policy in force."""
     verdict = checklist.verdict
     css = lo.status_class(verdict.value) if verdict is not None else "unknown"
     return (f'<span class="verdict {css}">Verdict: {lo.esc(checklist.verdict_text)}</span> '
             f"{lo.esc(checklist.policy.text)}.")
+
+
+def _reasons_shown(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """The first reasons that fit in ``REASON_LINES`` lines (at least one)."""
+    used = 0
+    for n, reason in enumerate(reasons):
+        used += lo.lines_of(reason, lo.LIST_LINE_EM)
+        if used > REASON_LINES and n > 0:
+            return reasons[:n]
+    return reasons
 
 
 def _projection_section(c: SummaryContent) -> str:
@@ -194,10 +176,10 @@ def _projection_section(c: SummaryContent) -> str:
     parts.append(f"<p>{_verdict_line(checklist)} Evaluated on {lo.esc(plan.as_of.isoformat())} with what was "
                  f"recorded by then; tolerance {lo.esc(f'{100 * plan.scenario.settings.tolerance:g}')} %"
                  + (f" (retrospective: died {lo.esc(state.death_date.isoformat())})" if died else "") + ".</p>")
-    reasons = checklist.reasons
+    reasons = _reasons_shown(checklist.reasons)
     if reasons:
-        more = len(reasons) - MAX_REASONS
-        parts.append("<ul>" + "".join(f"<li>{lo.esc(r)}</li>" for r in reasons[:MAX_REASONS])
+        more = len(checklist.reasons) - len(reasons)
+        parts.append("<ul>" + "".join(f"<li>{lo.esc(r)}</li>" for r in reasons)
                      + (f"<li>and {more} more (see the checklist)</li>" if more > 0 else "") + "</ul>")
     if plan.projection is None:
         if plan.deceased_on is None:  # a death is among the reasons above
@@ -222,12 +204,13 @@ def _settings_section(changes: tuple[SettingChange, ...], origin: ConfigOrigin) 
     (its SHA-256 when edited); checklist settings of the request that differ from that file."""
     file_line = f"<b>Checklist configuration</b> (data/eligibility.toml): {lo.esc(origin.text)}."
     if not changes:
-        return ('<p class="note"><b>Settings that differ from the defaults:</b> none; the kidney model (α/β, '
-                f"T_rep, limits, tolerance, samples, seed) is as shipped. {file_line}</p>")
+        kidney = "the kidney model (α/β, T_rep, limits, tolerance, samples, seed) is as shipped."
+        head = f"none; {kidney}" if origin.shipped else f"the checklist file (below); {kidney}"
+        return f'<p class="note"><b>Settings that differ from the defaults:</b> {head} {file_line}</p>'
     frame = pd.DataFrame({"Setting": [c.label for c in changes], "Value used": [c.value for c in changes],
                           "Default": [c.default for c in changes]})
     against = "" if origin.shipped or not any(c.label.startswith("[") for c in changes) else (
-        " Rows [section] key: the default is the value in the clinic's file.")
+        " Rows named [section] key: the default is the value in the clinic's edited file.")
     return ("<h3>Settings that differ from the defaults</h3>" + lo.table(frame, (50, 25, 25), css="small")
             + f'<p class="note">{file_line}{against}</p>')
 
@@ -337,7 +320,7 @@ def _outcome_section(review: PatientReview) -> str:
             parts.append(f'<p class="note">The latest {len(scans)} of {len(review.imaging)} assessments.</p>')
         parts.append(lo.table(shown, (11, 9, 10, 30, 12, 15, 13), digits=1, css="small"))
     parts.append(lo.facts([(e.name + " (months)", _endpoint_text(e)) for e in review.status.endpoints],
-                          label_pct=36))
+                          label_pct=36, css="small"))
     return "".join(parts)
 
 
@@ -351,7 +334,7 @@ def summary_html(c: SummaryContent) -> str:
     if r.demo:
         parts.append('<p class="demo"><b>Demo data.</b> Synthetic cohort resembling a published study '
                      "(BMC Cancer 2019;19:788); no real patients; not for clinical decisions.</p>")
-    parts += [_patient_section(c), _decision_section(c.decision), _projection_section(c),
+    parts += [_patient_section(c), decision_section(c.decision), _projection_section(c),
               _settings_section(c.changes, c.config_origin), _checklist_section(c.plan), _cycles_section(c.review.cycles),
               _labs_section(c.review), _outcome_section(c.review)]
     logger.info("tumour-board summary built (%d charts)", sum(p.count("<svg") for p in parts))

@@ -1,19 +1,27 @@
 """The tumour-board summary as PDF (WeasyPrint in a child process): at most two A4 pages for the demo
-patient with the most data, free text printed as text, no URL fetched, a clear error without the engine."""
+patient with the most data, also with every decision field and checklist text at its longest, free
+text printed as text, no URL fetched, a clear error without the engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import io
+import re
 import threading
 import venv
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pypdf
 import pytest
 import weasyprint
+from fontTools.ttLib import TTFont
 
+from prrt_core import decisions
 from prrt_core.errors import ReportError
-from prrt_core.reports import pdf, summary
+from prrt_core.reports import decision_box, layout, pdf, summary
 from tests.unit.test_reports_summary import HOSTILE_RATIONALE, decided_tables, request
 
 A4_PT = (595.28, 841.89)  # ISO 216 A4, 210 x 297 mm in PostScript points (1/72 in)
@@ -59,6 +67,53 @@ def served():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", hits
     server.shutdown()
+
+
+# Debian fonts-liberation (tests/system-packages.sh): the summary's font.
+LIBERATION_SANS = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+# Free text that is markup, entities, quotes, a URL, non-ASCII and dashes; repeated to a field's length.
+HOSTILE_UNIT = ('<script>alert("x")</script> & <img src=x onerror=y> "quoted" \'apos\' Ünïcödé — µ ≥ 7.4 GBq; '
+                "https://example.org/?a=1&b=2 ")
+# The widest Latin glyph (W: 0.944 em) in runs without a space: the longest lines a field can print.
+WIDE_UNIT = "<WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW&amp;> "
+
+
+def filled(unit: str, n: int) -> str:
+    """``unit`` repeated to exactly ``n`` characters, no space at either end (the record strips it)."""
+    text = (unit * (n // len(unit) + 1))[:n]
+    return text[:-1] + "X" if text[-1] == " " else text
+
+
+def squash(text: str) -> str:
+    """Text without whitespace and without the hyphens the layout adds where it breaks a word
+    (U+2010 before a line break; CSS hyphens: auto): a line break does not hide a text."""
+    return re.sub(r"\u2010(?=\s)|\s+", "", text)
+
+
+def longest_checklist(tables, pid):
+    """``pid``'s record changed so that the criteria write their longest values: a woman of child-bearing
+    potential whose pregnancy test is older than the limit, both urinary findings and FDG-positive
+    SSTR-negative disease present, only short-acting octreotide, no creatinine and no height (the eGFR
+    with what is missing); evaluated on the latest lab date so that the lab criteria have values."""
+    as_of = tables.labs.loc[tables.labs["patient_id"] == pid, "lab_date"].max()
+    when = as_of - pd.Timedelta(days=30)
+    patients = tables.patients.astype({"childbearing_potential": object})
+    mine = patients["patient_id"] == pid
+    patients.loc[mine, ["sex", "childbearing_potential", "height_cm"]] = ["F", True, np.nan]
+    labs = tables.labs.copy()
+    labs.loc[labs["patient_id"] == pid, "creatinine_mg_dl"] = np.nan
+    findings = pd.DataFrame({"finding_id": range(900001, 900006), "patient_id": pid, "finding_date": when,
+                             "finding": ["pregnancy", "breast-feeding", "urinary obstruction", "urinary incontinence",
+                                         "FDG-positive SSTR-negative disease"],
+                             "present": [False, False, True, True, True]})
+    ssa = pd.DataFrame({"ssa_id": [900001], "patient_id": [pid], "administration_date": [when],
+                        "drug": ["octreotide s.c."], "dose_mg": [0.1]})
+    others = {name: getattr(tables, name)[getattr(tables, name)["patient_id"] != pid]
+              for name in ("findings", "ssa_administrations")}
+    return tables.replace(patients=patients, labs=labs,
+                          findings=pd.concat([others["findings"], findings], ignore_index=True),
+                          ssa_administrations=pd.concat([others["ssa_administrations"], ssa], ignore_index=True)
+                          ), as_of.date()
 
 
 def test_the_engine_loads():
@@ -131,3 +186,61 @@ def test_missing_engine_is_a_report_error(tmp_path):
 def test_a_layout_that_takes_too_long_is_stopped():
     with pytest.raises(ReportError, match="took longer than 0.01 s"):
         pdf.html_to_pdf("<p>x</p>", timeout_s=0.01)
+
+
+def test_glyph_widths_are_the_fonts():
+    """The widths the decision box's budget counts with are Liberation Sans's own (its hmtx table, read
+    here with fontTools), and text_em sums them: 'W' 0.944 em, 'i' 0.222 em."""
+    font = TTFont(LIBERATION_SANS)
+    cmap, metrics, per_em = font.getBestCmap(), font["hmtx"], font["head"].unitsPerEm
+    assert layout.ASCII_WIDTH == tuple(round(1000 * metrics[cmap[c]][0] / per_em) for c in range(32, 127))
+    assert layout.text_em("Wi") == pytest.approx(0.944 + 0.222)
+    assert layout.text_em("é") == layout.text_em("e") and layout.text_em("漢") == layout.OTHER_EM
+    line = layout.DECISION_LINE_EM * layout.LINE_SLACK  # em of one line as lines_of counts it
+    run = int(line / 0.944)  # the most W that fit on a line
+    assert layout.lines_of("W" * run) == 1 and layout.lines_of("W" * (run + 1)) == 2  # a long word breaks
+    half = "W" * (run // 2 + 1)  # two words that do not fit on one line together: one line each
+    assert layout.lines_of(f"{half} {half}") == 2 and layout.lines_of(f"{half[1:]} {half[2:]}") == 1
+    first, second = "W" * (run * 4 // 5), "W" * (run // 2)  # the first word ends in the line's last quarter
+    assert layout.fit(f"{first} {second}", 1) == first and layout.fit(f"{first} {second}", 2) == f"{first} {second}"
+    assert layout.fit("W" * (3 * run), 2) == "W" * (2 * run)  # no word end: cut inside the word
+
+
+@pytest.mark.parametrize("unit", [HOSTILE_UNIT, WIDE_UNIT], ids=["hostile", "widest-glyphs"])
+def test_longest_fields_print_on_at_most_two_a4_pages(decided, unit):
+    """The patient with the most data, a decision with every free-text field at its schema maximum
+    (attendees 500, rationale 2000, signer 200 characters) of hostile or of the widest glyphs, the
+    checklist values at their longest, and every checklist reason as a verdict reason (more than any
+    verdict lists): at most two A4 pages; attendees and signer whole, the rationale as a marked excerpt."""
+    tables, pid = decided
+    tables, as_of = longest_checklist(tables, pid)
+    attendees, rationale = filled(unit, decisions.MAX_ATTENDEES_CHARS), filled(unit, decisions.MAX_RATIONALE_CHARS)
+    signer = filled(unit, 200)  # schema.py board_decisions: signed_by at most 200 characters
+    records = tables.board_decisions.copy()
+    records.loc[records["patient_id"] == pid, ["attendees", "rationale", "signed_by"]] = [attendees, rationale, signer]
+    tables = tables.replace(board_decisions=records)
+    content = summary.content(tables, request(tables, pid, as_of=as_of))
+    assert (content.decision.attendees, content.decision.rationale) == (attendees, rationale)  # within the schema
+    values = content.plan.checklist.items.set_index("key")["value"]
+    assert values["pregnancy"].startswith("latest pregnancy test 30 days old")
+    assert values["urinary"].startswith("present: urinary obstruction") and "incontinence" in values["urinary"]
+    assert values["renal_function"].startswith("eGFR") and values["ssa_washout"].startswith("no long-acting SSA")
+    reasons = tuple(content.plan.checklist.items["reason"])
+    content = dataclasses.replace(content, plan=dataclasses.replace(
+        content.plan, checklist=dataclasses.replace(content.plan.checklist, reasons=reasons)))
+    printed = pdf.html_to_pdf(summary.summary_html(content))
+    found = pages(printed)
+    assert len(found) <= 2, f"{pid} with the longest fields: {len(found)} pages"
+    assert all([round(float(x), 1) for x in p.mediabox[2:]] == [round(x, 1) for x in A4_PT] for p in found)
+    text = squash(text_of(printed))
+    printed_attendees, printed_rationale, printed_signer = decision_box.decision_texts(content.decision)
+    assert printed_rationale.marker == "… (excerpt; the full rationale, 2000 characters, is in decision record 2)"
+    assert rationale.startswith(printed_rationale.shown) and len(printed_rationale.shown) > 100
+    for field, full in ((printed_attendees, attendees), (printed_rationale, rationale), (printed_signer, signer)):
+        assert squash(field.text) in text  # as printed: whole, or its start and the marker
+        assert field.shown == full or (field.marker is not None and full.startswith(field.shown))
+    if unit == HOSTILE_UNIT:  # names and signer of ordinary width are never cut
+        assert (printed_attendees.shown, printed_signer.shown) == (attendees, signer)
+    assert squash(f"and {len(reasons) - len(summary._reasons_shown(reasons))} more (see the checklist)") in text
+    for value in values:
+        assert squash(value) in text

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import html
 import re
 import shutil
+import tomllib
 
 import pytest
 
@@ -15,7 +17,7 @@ from prrt_core import decisions
 from prrt_core.clinical import eligibility
 from prrt_core.errors import InputError
 from prrt_core.projection import DEFAULT_SETTINGS, KidneyModelSettings
-from prrt_core.reports import settings_diff, summary
+from prrt_core.reports import decision_box, layout, settings_diff, summary
 from prrt_core.store import Store
 from prrt_core.store import decisions as store_decisions
 from prrt_core.views import format as fm
@@ -74,10 +76,12 @@ def decided(tmp_path_factory, demo_db):
     return decided_tables(tmp_path_factory, demo_db)
 
 
-def request(tables, pid, *, scenario=None, as_of=None, config=CONFIG) -> summary.SummaryRequest:
-    """The planner's default scenario at the patient's latest record unless told otherwise."""
+def request(tables, pid, *, scenario=None, as_of=None, config=CONFIG,
+            config_path=eligibility.DEFAULT_CONFIG_PATH) -> summary.SummaryRequest:
+    """The planner's default scenario (None: built from ``config``) at the patient's latest record
+    unless told otherwise."""
     as_of = as_of or patient.decision_dates(tables, pid).latest
-    return summary.SummaryRequest(pid, as_of, scenario or planner.Scenario(), config, GENERATED, True)
+    return summary.SummaryRequest(pid, as_of, scenario, config, GENERATED, True, config_path)
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +206,7 @@ def test_summary_states_the_changed_settings(demo_tables):
     pid = "NET-004"
     unchanged = summary.render_html(demo_tables, request(demo_tables, pid))
     assert "<b>Settings that differ from the defaults:</b> none; the kidney model" in unchanged
+    assert "<b>Checklist configuration</b> (data/eligibility.toml): as shipped." in unchanged
     settings = dataclasses.replace(DEFAULT_SETTINGS, t_rep_h=1.5, n_samples=500)
     text = summary.render_html(demo_tables, request(demo_tables, pid, scenario=planner.Scenario(settings=settings)))
     assert "<td>Kidney repair half-time T_rep (h)</td><td>1.5</td><td>2.8</td>" in text
@@ -221,3 +226,97 @@ def test_latest_lab_values_with_their_grades(built):
     bilirubin = labs.dropna(subset=["bilirubin_mg_dl"]).iloc[-1]["bilirubin_mg_dl"]
     grade = sum(bilirubin > m * 1.2 for m in (1.0, 1.5, 3.0, 10.0))
     assert re.search(rf"<td>Bilirubin \(mg/dL\)</td><td>{bilirubin:.4g}</td><td>[0-9-]+</td><td>{grade}</td>", text)
+
+
+def test_shipped_config_hash_is_the_files():
+    """SHIPPED_CONFIG_SHA256 is the SHA-256 of data/eligibility.toml in the repository (LF line endings):
+    whoever edits the shipped file updates the constant, or every summary would call it edited."""
+    found = hashlib.sha256(eligibility.DEFAULT_CONFIG_PATH.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+    assert settings_diff.SHIPPED_CONFIG_SHA256 == found, (
+        f"data/eligibility.toml changed: set SHIPPED_CONFIG_SHA256 in prrt_core/reports/settings_diff.py to {found!r}")
+    assert settings_diff.config_origin().text == "as shipped"
+
+
+def test_config_labels_name_the_files_sections_and_keys():
+    """Every checklist setting is labelled '[section] key' as in data/eligibility.toml (e.g. the verdict's
+    unknowns under [verdict], the activity range under [activity_per_cycle])."""
+    raw = tomllib.loads(eligibility.DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    leaves = settings_diff._flatten(CONFIG)
+    for key in leaves:
+        section, name = re.fullmatch(r"\[(\w+)\] ([\w.]+)", settings_diff.config_label(key)).groups()
+        assert name in raw.get(section, {}), f"{key}: [{section}] {name} is not in the file"
+    assert settings_diff.config_label(("blocking_unknowns",)) == "[verdict] blocking_unknowns"
+    assert settings_diff.config_label(("activity", "max_gbq")) == "[activity_per_cycle] max_gbq"
+    assert len(leaves) > 40  # every criterion's fields, so the loop above checks them
+
+
+def edited_config(tmp_path, *edits: tuple[str, str]):
+    """A copy of the shipped file with text replaced (each edit must apply), and its Config."""
+    text = eligibility.DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / "eligibility.toml"
+    path.write_text(text, encoding="utf-8")
+    return path, eligibility.load_config(path)
+
+
+def test_an_edited_file_is_named_by_its_hash_and_its_limits_are_used(demo_tables, tmp_path):
+    """The clinic's edited file: 'edited by the clinic' with the first 12 hex digits of its SHA-256 (not
+    'as shipped'); without a planner scenario the summary projects with the file's kidney limits
+    (eligibility.default_settings), so the lower BED limit is in the policy, the projection and the table."""
+    path, config = edited_config(tmp_path, ("[hemoglobin]\nmin = 8.0", "[hemoglobin]\nmin = 9.0"),
+                                 ("limit_renal_risk_gy = 28.0", "limit_renal_risk_gy = 26.0"))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    pid = measured_and_alive(demo_tables)  # alive at the evaluation date: a checklist
+    content = summary.content(demo_tables, request(demo_tables, pid, config=config, config_path=path))
+    text = summary.summary_html(content)
+    assert f"(data/eligibility.toml): edited by the clinic (SHA-256 {digest[:12]})." in text
+    assert "as shipped" not in text
+    assert content.request.scenario.settings == eligibility.default_settings(config)
+    assert content.plan.scenario.settings.bed_limit_risk_gy == 26.0 != DEFAULT_SETTINGS.bed_limit_risk_gy
+    assert "Kidney limits: BED 26/40 Gy" in text
+    assert "<td>Kidney BED limit with renal risk factors (Gy)</td><td>26</td><td>28</td>" in text
+    assert "<td>&gt;= 9 g/dL</td>" in text  # the edited threshold in the checklist
+    assert not any(c.label.startswith("[") for c in content.changes)  # the Config is the file in force
+
+
+def test_a_config_other_than_the_file_in_force_is_listed_field_by_field(demo_tables, tmp_path):
+    pid = "NET-004"
+    config = dataclasses.replace(CONFIG, blocking_unknowns=CONFIG.blocking_unknowns[1:],
+                                 activity=dataclasses.replace(CONFIG.activity, max_gbq=6.0))
+    text = summary.render_html(demo_tables, request(demo_tables, pid, config=config))
+    assert f"<td>[verdict] blocking_unknowns</td><td>{html.escape(', '.join(CONFIG.blocking_unknowns[1:]))}</td>" in text
+    assert "<td>[activity_per_cycle] max_gbq</td><td>6</td><td>7.4</td>" in text
+    assert "(data/eligibility.toml): as shipped." in text and "the clinic's edited file" not in text
+    path, edited = edited_config(tmp_path, ("[hemoglobin]\nmin = 8.0", "[hemoglobin]\nmin = 9.0"))
+    text = summary.render_html(demo_tables, request(demo_tables, pid, config=edited, config_path=path))
+    assert ("<b>Settings that differ from the defaults:</b> the checklist file (below); the kidney model "
+            "(α/β, T_rep, limits, tolerance, samples, seed) is as shipped. <b>Checklist configuration</b> "
+            "(data/eligibility.toml): edited by the clinic (SHA-256 ") in text  # not "none"
+    text = summary.render_html(demo_tables, request(demo_tables, pid, config=CONFIG, config_path=path))
+    assert "<td>[hemoglobin] min</td><td>8</td><td>9</td>" in text  # against the file in force
+    assert "Rows named [section] key: the default is the value in the clinic's edited file." in text
+
+
+def test_a_long_rationale_is_printed_as_a_marked_excerpt(decided):
+    """Attendees and signer in full; a rationale beyond the decision box's lines as its start, followed
+    by a marker naming its length and the record that holds it (never cut silently)."""
+    tables, pid = decided
+    record = decisions.current(tables.board_decisions, pid)
+    attendees, rationale, signer = decision_box.decision_texts(record)
+    assert (attendees.shown, rationale.shown, signer.shown) == (record.attendees, record.rationale, record.signed_by)
+    assert attendees.marker is rationale.marker is signer.marker is None  # short: whole
+    long = " ".join(f"Reason {i} & <b>detail</b>." for i in range(200))[:decisions.MAX_RATIONALE_CHARS].strip()
+    names = "; ".join(f"Dr {chr(65 + i % 26)}. Name{i} (oncology)" for i in range(30))[:decisions.MAX_ATTENDEES_CHARS]
+    record = dataclasses.replace(record, rationale=long, attendees=names.strip())
+    attendees, rationale, _ = decision_box.decision_texts(record)
+    assert attendees.shown == record.attendees and attendees.marker is None  # 500 characters of names: whole
+    assert rationale.marker == f"… (excerpt; the full rationale, {len(long)} characters, is in decision record 2)"
+    shown = rationale.shown
+    assert long.startswith(shown) and 100 < len(shown) < len(long) and long[len(shown)] == " "  # cut after a word
+    lines = decision_box.DECISION_LINES - attendees.lines - 1  # the signer takes one line here
+    assert rationale.lines <= lines < layout.lines_of(f"Rationale: {long[:len(shown) + 40]} {rationale.marker}")
+    text = decision_box.decision_section(record)
+    assert f'{html.escape(shown)} <i class="cut">{html.escape(rationale.marker)}</i>' in text
+    assert html.escape(record.attendees) in text
