@@ -73,9 +73,9 @@ facts = fm.header_facts(head)
 chosen = planner_state.load()
 if chosen and chosen.patient_id == patient_id:
     as_of, scenario, origin = chosen.as_of, chosen.scenario, "the planner's current scenario"
-else:
+else:  # the plan in force when the board decided salvage, else the default scenario
     as_of, scenario = _decision_dates(revision, patient_id).latest, planner.default_scenario(checklist_config.config())
-    origin = "the planner's default scenario"
+    scenario, origin = board.summary_scenario(database.tables(), patient_id, scenario)
 summary = functools.partial(_summary, database.tables(), patient_id, as_of, scenario, database.is_demo())
 with top[1]:
     st.download_button("Download tumour-board summary (HTML)", summary, file_name=f"{patient_id}_board_summary.html",
@@ -94,7 +94,7 @@ left, right = st.columns([3, 2])
 with left:
     box = VERDICT_BOX[fm.TONE[bs.verdict]] if bs.verdict is not None else st.info
     box(md(f"Verdict on {bs.as_of or '—'} ({bs.scenario}, default scenario): ") + f"**{md(bs.verdict_text)}**. "
-        + md(bs.headline))
+        + md(bs.headline) + "".join(f"\n- {md(reason)}" for reason in bs.reasons if bs.verdict != "eligible"))
     st.caption(md(". ".join(x for x in (bs.options, bs.policy) if x) + "."))
 with right, st.container(border=True):
     st.caption("Board decision (current record)")

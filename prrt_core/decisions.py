@@ -32,7 +32,9 @@ MAX_ACTIVITY_GBQ = 15.0
 # The stored columns (schema.py board_decisions, without its internal key).
 COLUMNS = ("patient_id", "record_number", "board_date", "decision", "n_cycles", "activity_gbq", "defer_until",
            "attendees", "rationale", "snapshot_json", "signed_by", "signed_at_utc", "supersedes_record", "recorded_via")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and the Unicode bidirectional controls (U+200E/F, U+202A-E, U+2066-9) that
+# make a text display other than it reads (a signer "Dr \u202eliveE rD" shows as "Dr Eevil").
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class Decision(StrEnum):
@@ -48,7 +50,7 @@ def _text(name: str, value: str, limit: int) -> str:
     if len(value) > limit:
         raise InputError(f"{name}: at most {limit} characters, got {len(value)}")
     if _CONTROL.search(value):
-        raise InputError(f"{name}: contains control characters")
+        raise InputError(f"{name}: contains control or text-direction characters")
     return value
 
 

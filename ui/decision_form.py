@@ -7,7 +7,7 @@ import datetime as dt
 
 import streamlit as st
 
-from prrt_core.clinical.eligibility import ActivityRange
+from prrt_core.clinical.eligibility import ActivityRange, Verdict
 from prrt_core.decisions import MAX_SIGNER_CHARS, Decision, DecisionRecord, current
 from prrt_core.errors import PrrtError
 from prrt_core.store import Store
@@ -32,14 +32,18 @@ def _record(result: PlannerResult, revision: int, activity: ActivityRange) -> De
     scenario = result.scenario
     board_date = st.date_input("Board date", value=result.as_of, key=_key("dec_board_date"))
     decision = Decision(st.radio("Decision", [d.value for d in Decision], horizontal=True, key=_key("dec_kind")))
-    n_cycles = gbq = until = None
+    n_cycles = gbq = until = blocked = None
     if decision == Decision.SALVAGE:
         n_cycles, gbq = scenario.n_cycles, scenario.activity_gbq
         st.caption(f"Salvage as planned above: {scenario.label} (change the scenario above to decide another plan).")
+        verdict = result.checklist.verdict
+        if verdict in (Verdict.NOT_ELIGIBLE, Verdict.CANNOT_ASSESS) and not st.checkbox(
+                f"The board decides salvage although the verdict is **{verdict.value}**; the rationale says why.",
+                key=_key("dec_against")):
+            blocked = f"To sign a salvage decision: acknowledge the verdict ({verdict.value})."
         if not activity.min_gbq <= gbq <= activity.max_gbq:
-            st.caption(f"To sign: {gbq:g} GBq per cycle is outside the clinic's range "
+            blocked = (f"To sign: {gbq:g} GBq per cycle is outside the clinic's range "
                        f"{activity.min_gbq:g}-{activity.max_gbq:g} GBq (data/eligibility.toml).")
-            return None
     elif decision == Decision.DEFER:
         until = st.date_input("Decide again on", value=board_date + dt.timedelta(weeks=12), key=_key("dec_until"))
     attendees = st.text_input("Attendees (names or roles, separated by ';')", max_chars=500, key=_key("dec_attendees"))
@@ -50,6 +54,9 @@ def _record(result: PlannerResult, revision: int, activity: ActivityRange) -> De
                                         f"({md(live.label)}, {live.board_date.isoformat()})", value=True,
                                         key=_key("dec_supersedes")):
         supersedes = live.record_number
+    if blocked:
+        st.caption(blocked)
+        return None
     try:
         return DecisionRecord(patient_id=result.patient_id, board_date=board_date, decision=decision,
                               attendees=attendees, rationale=rationale,

@@ -28,7 +28,7 @@ _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 _UTC_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
 _ID = r"[A-Za-z0-9_-]{1,32}"  # schema.py: length 1-32, NOT GLOB '*[^A-Za-z0-9_-]*'
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]"  # and bidi controls
 _IDENTIFYING = {"name", "first_name", "last_name", "surname", "given_name", "full_name",
                 "patient_name", "birth_date", "date_of_birth", "dob", "birthdate", "birthday",
                 "address", "street", "phone", "telephone", "email", "e_mail", "mrn",
@@ -163,7 +163,7 @@ def _parse_column(col: ColumnSpec, unit: Unit | None, texts: pd.Series, source: 
         return canonical.astype(object).where(canonical.notna(), None), problems
     # id and free text
     bad = texts.str.contains(_CONTROL, regex=True).fillna(False).astype(bool)
-    problems += problems_where(source, texts, bad, name, "contains control characters")
+    problems += problems_where(source, texts, bad, name, "contains control or text-direction characters")
     long = texts.str.len() > (32 if col.kind == ColumnKind.ID else col.max_chars)
     if col.kind == ColumnKind.ID:
         invalid = ~empty & ~bad & ~_match(texts, _ID)

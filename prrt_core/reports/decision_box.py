@@ -58,7 +58,8 @@ def decision_texts(d: DecisionRecord) -> tuple[Printed, Printed, Printed]:
     """Attendees, rationale and signer as printed, together within ``DECISION_LINES``."""
     n = d.record_number
     attendees = bounded("Attendees: ", d.attendees, "", ATTENDEES_LINES, "list of attendees", n)
-    signer = bounded("Signed by ", d.signed_by or "", f" at {d.signed_at_utc}.", SIGNER_LINES, "signer", n)
+    signer = bounded("Imported; the file says signed by " if d.imported else "Signed by ", d.signed_by or "",
+                     f" at {d.signed_at_utc}.", SIGNER_LINES, "signer", n)
     left = max(DECISION_LINES - attendees.lines - signer.lines, MIN_RATIONALE_LINES)
     return attendees, bounded("Rationale: ", d.rationale, "", left, "rationale", n), signer
 

@@ -7,6 +7,7 @@ the decision is ``decisions.current`` (the newest signed record that no other su
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -94,7 +95,10 @@ class BoardStatus:
         d = self.decision
         if d is None:
             return NO_DECISION
-        return f"{d.label} (board {d.board_date.isoformat()}; signed by {d.signed_by}, {d.signed_at_utc})"
+        signed = f"signed by {d.signed_by}, {d.signed_at_utc}"
+        if d.imported:  # the file's word, not a signature made here (the audit log names the importer)
+            signed = f"imported; the file says {signed}"
+        return f"{d.label} (board {d.board_date.isoformat()}; {signed})"
 
 
 def headline(result: planner.PlannerResult) -> str:
@@ -135,3 +139,14 @@ def board_status(tables: Tables, patient_id: str, *, config: eligibility.Config)
     options = "" if result.options is None else f"Options within {result.options.within}: {result.options.text}"
     return BoardStatus(as_of, scenario.label, checklist.verdict, checklist.verdict_text, checklist.reasons,
                        headline(result), options, checklist.policy.text, decision, help_)
+
+
+def summary_scenario(tables: Tables, patient_id: str, default: planner.Scenario) -> tuple[planner.Scenario, str]:
+    """The scenario the tumour-board summary projects when the planner has none: the current
+    decision's plan when the board decided salvage (so the summary shows the plan decided), else
+    ``default``; with the words that say which."""
+    decided = decisions.current(tables.board_decisions, patient_id)
+    if decided is None or decided.decision != decisions.Decision.SALVAGE:
+        return default, "the planner's default scenario"
+    plan = dataclasses.replace(default, n_cycles=decided.n_cycles, activity_gbq=decided.activity_gbq)
+    return plan, f"the plan of decision record {decided.record_number}"

@@ -40,10 +40,13 @@ def record(page, *, kind: str, attendees: str, rationale: str) -> None:
         section.get_by_text("Record the board's decision").click()
     expect(section.get_by_label("Attendees")).to_have_value("")  # emptied after the previous record
     section.get_by_text(kind, exact=True).click()
-    for label in ("Attendees", "Rationale"):  # the rerun's stale copies have left the page
-        expect(section.get_by_label(label)).to_have_count(1)
+    for label, exact in (("Attendees", False), ("Rationale", True)):  # the rerun's stale copies have gone
+        expect(section.get_by_label(label, exact=exact)).to_have_count(1)
+    if kind == "salvage":  # NET-010's verdict is "cannot assess": the board acknowledges it
+        section.get_by_text("The board decides salvage although the verdict is").click()
+        expect(section.get_by_role("checkbox", name=re.compile("The board decides salvage"))).to_be_checked()
     enter(section.get_by_label("Attendees"), attendees)
-    enter(section.get_by_label("Rationale"), rationale)
+    enter(section.get_by_label("Rationale", exact=True), rationale)
     enter(section.get_by_label("Signed by (your name)"), "Dr A. Chair")
     sign = section.get_by_role("button", name="Sign and record")
     expect(sign).to_be_enabled()

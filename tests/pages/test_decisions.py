@@ -34,8 +34,11 @@ def test_a_decision_is_signed_with_the_scenario_and_superseded(fresh_demo_db, ap
     sign_button = next(b for b in at.button if b.key == "dec_sign")
     assert sign_button.disabled  # attendees and rationale are still empty
     assert widget(at.radio, "dec_kind").value == "salvage"
-    # A salvage decision is the planner's scenario (so the snapshot shows the plan decided).
+    # A salvage decision is the planner's scenario (so the snapshot shows the plan decided); against a
+    # "cannot assess" verdict (NET-010's latest labs are out of date) the board acknowledges it first.
     assert any(c.value.startswith("Salvage as planned above: 2 x 7.4 GBq") for c in at.caption)
+    assert any(c.value == "To sign a salvage decision: acknowledge the verdict (cannot assess)." for c in at.caption)
+    widget(at.checkbox, "dec_against").check().run()
     widget(at.text_input, "dec_attendees").input("oncology; nuclear medicine; physics")
     widget(at.text_area, "dec_rationale").input("Long PFS; BED within limits")
     at.run()

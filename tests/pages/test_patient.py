@@ -15,6 +15,7 @@ from prrt_core.store import Store
 from prrt_core.views import patient, planner
 from tests import support
 from tests.support import editor
+from ui.text import md
 
 
 def open_patient_page(link_patient: str | None = None) -> AppTest:
@@ -158,3 +159,14 @@ def test_top_of_review_shows_verdict_and_decision(demo_db, demo_tables, app_env)
     text = " ".join(m.value for m in at.markdown)
     assert "no decision recorded" in text
     assert "ECOG" in text and "somatostatin analogue" in text  # performance status, prior therapies
+
+
+def test_a_link_to_an_unknown_patient_opens_no_patient(demo_db, app_env):
+    """A mistyped or wrong-case link (ids are case-sensitive) never shows another patient."""
+    app_env(demo_db)
+    for linked in ("net-010", "NET-999"):
+        at = support.open_page("pages/patient.py", query={"patient": linked})
+        assert [e.value for e in at.error] == [
+            f"The link names patient {md(repr(linked))}, who is not in the database (ids are case-sensitive). "
+            "Choose a patient below."]
+        assert not at.metric and at.selectbox[0].value is None

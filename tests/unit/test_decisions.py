@@ -81,7 +81,7 @@ def test_superseding_names_the_earlier_record_once(store):
     ({"activity_gbq": 15.01}, "activity_gbq"), ({"decision": Decision.NO_SALVAGE}, "n_cycles"),
     ({"decision": Decision.DEFER, "n_cycles": None, "activity_gbq": None, "defer_until": BOARD}, "defer_until"),
     ({"attendees": "  "}, "attendees"), ({"rationale": "x" * 2001}, "rationale"),
-    ({"rationale": "a\x00b"}, "rationale"), ({"snapshot": {"blob": "x" * 70000}}, "snapshot"),
+    ({"rationale": "a\x00b"}, "rationale"), ({"attendees": "Dr \u202eliveE rD"}, "attendees"), ({"snapshot": {"blob": "x" * 70000}}, "snapshot"),
 ])
 def test_an_incomplete_or_inconsistent_record_is_refused_naming_the_field(changes, field):
     with pytest.raises(InputError, match=field):

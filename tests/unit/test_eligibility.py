@@ -170,7 +170,7 @@ def test_a_non_blocking_unknown_gives_caution_and_blocking_is_configurable():
 def test_evaluation_date_before_any_record_cannot_assess():
     checklist, row = run(as_of=dt.date(2020, 1, 1))
     assert row is None and checklist.verdict == "cannot assess"
-    assert checklist.reasons == ("Nothing recorded for P1 by 2020-01-01: 19 of 19 criteria unknown",)
+    assert checklist.reasons == ("Nothing recorded for P1 by 2020-01-01: 17 of 19 criteria unknown",)
     assert (checklist.items["status"] == "unknown").sum() == 17  # a male passes pregnancy; grade is undated
     # Even with no blocking unknowns configured, an empty record is never "caution".
     lax = dataclasses.replace(CONFIG, blocking_unknowns=())

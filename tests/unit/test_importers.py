@@ -492,7 +492,11 @@ def test_identifying_columns_and_control_characters_are_refused(seeded):
     assert problems["Reason"].tolist() == ["identifying data is never stored: remove this column"] * 2
     assert "Jane" not in problems["Value"].tolist()  # the identifying values are not echoed
     bell = b"patient_id,sex,primary_site,hypertension,diabetes,prior_therapies\nP40,F,lung,0,0,a\x07b\n"
-    assert only_problem(seeded, "patients.csv", bell)["Reason"] == "contains control characters"
+    assert only_problem(seeded, "patients.csv", bell)["Reason"] == "contains control or text-direction characters"
+    # U+202E RIGHT-TO-LEFT OVERRIDE: stored "Dr \u202eliveE" would display as "Dr Eevil".
+    bidi = "patient_id,sex,primary_site,hypertension,diabetes,prior_therapies\nP40,F,lung,0,0,Dr \u202eliveE\n"
+    assert only_problem(seeded, "patients.csv", bidi.encode())["Reason"] == \
+        "contains control or text-direction characters"
 
 
 def test_semicolon_csv_with_decimal_commas(seeded):

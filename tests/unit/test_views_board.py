@@ -58,6 +58,10 @@ def test_current_decision_is_the_newest_not_superseded(fresh_demo_db, demo_table
     assert status.decision.record_number == 2
     assert status.decision_text == (f"salvage: 2 x 7.4 GBq (board {board_2.isoformat()}; signed by Dr Two, "
                                     "2030-02-01T10:30:00Z)")
+    # An imported record's signature is the file's word, and says so.
+    imported = dataclasses.replace(status, decision=dataclasses.replace(status.decision, imported=True))
+    assert imported.decision_text == (f"salvage: 2 x 7.4 GBq (board {board_2.isoformat()}; imported; the file "
+                                      "says signed by Dr Two, 2030-02-01T10:30:00Z)")
     # A board decision is not a clinical record: the verdict is judged on the last clinical record.
     assert status.as_of == last_clinical
 
@@ -90,3 +94,18 @@ def test_kidney_help_states_the_limits_and_sources_in_force(demo_tables):
     changed = board.kidney_help(policy, KidneyModelSettings(alpha_beta_gy=3.0))
     assert changed.startswith("Limits: absorbed dose 25 Gy, exclude (")
     assert "α/β 3 Gy, T_rep 2.8 h (changed from the published 2.6 Gy and 2.8 h" in changed
+
+
+def test_the_summary_projects_the_plan_the_board_decided(demo_tables):
+    """Without a planner scenario, the summary projects the current salvage decision's plan (not the
+    default 2 x 7.4 GBq beside a decision of 3 x 5.5 GBq); with no decision, the default."""
+    default = planner.Scenario()
+    assert board.summary_scenario(demo_tables, "NET-010", default) == (default, "the planner's default scenario")
+    decided = pd.DataFrame([{
+        "patient_id": "NET-010", "record_number": 1, "board_date": pd.Timestamp("2025-02-17"), "decision": "salvage",
+        "n_cycles": 3, "activity_gbq": 5.5, "defer_until": pd.NaT, "attendees": "board", "rationale": "r",
+        "snapshot_json": "{}", "signed_by": "Dr A", "signed_at_utc": "2025-02-17T10:00:00Z",
+        "supersedes_record": None, "recorded_via": "planner"}])
+    plan, origin = board.summary_scenario(demo_tables.replace(board_decisions=decided), "NET-010", default)
+    assert (plan.n_cycles, plan.activity_gbq, plan.settings) == (3, 5.5, default.settings)
+    assert origin == "the plan of decision record 1"

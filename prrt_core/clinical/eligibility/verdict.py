@@ -119,8 +119,9 @@ def evaluate(patient_id: str, tables: Tables, projection_row: pd.Series | None, 
              *kidney_items(projection_row, settings, config, projection_note)]
     table = frame(items)
     if _nothing_recorded(t):
+        unknown = int((table["status"] == Status.UNKNOWN).sum())
         verdict, reasons = Verdict.CANNOT_ASSESS, (f"Nothing recorded for {patient_id} by {as_of.isoformat()}: "
-                                                   f"{len(items)} of {len(items)} criteria unknown",)
+                                                   f"{unknown} of {len(items)} criteria unknown",)
     else:
         verdict, reasons = decide(table, config)
     return Checklist(patient_id, as_of, verdict, reasons, table, in_force)
