@@ -10,6 +10,7 @@ import re
 import zipfile
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from prrt_core.decisions import current, records
@@ -21,17 +22,23 @@ pytestmark = pytest.mark.browser
 
 
 def enter(field, text: str) -> None:
-    """Type ``text`` and commit it (Tab); a value typed while a rerun redraws the form can be lost,
-    so it is typed again until the field holds it."""
-    for _ in range(3):
-        field.fill(text)
-        field.press("Tab")
+    """Type ``text`` and commit it (Tab). While a rerun redraws the form, its stale copy of the field
+    may still be on the page (two matches) or a value typed then may be lost: type again."""
+    for _ in range(10):
         try:
+            field.fill(text, timeout=5000)
+            field.press("Tab", timeout=5000)
             expect(field).to_have_value(text, timeout=3000)
             return
-        except AssertionError:
-            continue
+        except (AssertionError, PlaywrightError):
+            field.page.wait_for_timeout(300)
     expect(field).to_have_value(text)
+
+
+def settle(section) -> None:
+    """Wait until a rerun has redrawn the form: its stale copies of the fields have left the page."""
+    for label, exact in (("Attendees", False), ("Rationale", True), ("Signed by (your name)", True)):
+        expect(section.get_by_label(label, exact=exact)).to_have_count(1)
 
 
 def record(page, *, kind: str, attendees: str, rationale: str) -> None:
@@ -40,11 +47,11 @@ def record(page, *, kind: str, attendees: str, rationale: str) -> None:
         section.get_by_text("Record the board's decision").click()
     expect(section.get_by_label("Attendees")).to_have_value("")  # emptied after the previous record
     section.get_by_text(kind, exact=True).click()
-    for label, exact in (("Attendees", False), ("Rationale", True)):  # the rerun's stale copies have gone
-        expect(section.get_by_label(label, exact=exact)).to_have_count(1)
+    settle(section)
     if kind == "salvage":  # NET-010's verdict is "cannot assess": the board acknowledges it
         section.get_by_text("The board decides salvage although the verdict is").click()
         expect(section.get_by_role("checkbox", name=re.compile("The board decides salvage"))).to_be_checked()
+        settle(section)
     enter(section.get_by_label("Attendees"), attendees)
     enter(section.get_by_label("Rationale", exact=True), rationale)
     enter(section.get_by_label("Signed by (your name)"), "Dr A. Chair")
