@@ -9,11 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from prrt_core.charts import patient as charts
-from prrt_core.clinical import eligibility
 from prrt_core.projection import KidneyModelSettings
 from prrt_core.views import format as fm
 from prrt_core.views import patient, planner
-from ui import database, decision_form, navigation, patient_picker, planner_state
+from ui import checklist_config, database, decision_form, navigation, patient_picker, planner_state
 from ui.text import md
 
 navigation.ensure_navigation()
@@ -32,15 +31,6 @@ WIDGETS = {"pl_cycles": ("n_cycles", 1, int), "pl_activity": ("activity_gbq", 1,
            "pl_bed_no_risk": ("settings.bed_limit_no_risk_gy", 1, float)}
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _config(mtime_ns: int) -> eligibility.Config:
-    return eligibility.load_config()
-
-
-def _config_mtime() -> int:
-    return eligibility.DEFAULT_CONFIG_PATH.stat().st_mtime_ns
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def _dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
     return patient.decision_dates(database.tables(), patient_id)
@@ -49,7 +39,7 @@ def _dates(revision: tuple[str, int], patient_id: str) -> patient.DecisionDates:
 @st.cache_data(show_spinner="Projecting ...", max_entries=256)
 def _plan(revision: tuple[str, int], patient_id: str, as_of: dt.date,
           scenario: planner.Scenario) -> planner.PlannerResult:
-    return planner.plan(database.tables(), patient_id, as_of, scenario, config=_config(_config_mtime()))
+    return planner.plan(database.tables(), patient_id, as_of, scenario, config=checklist_config.config())
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -63,7 +53,7 @@ def _fan_specs(revision: tuple[str, int], patient_id: str, as_of: dt.date,
 def _compare(revision: tuple[str, int], patient_id: str, as_of: dt.date, scenarios: tuple,
              settings: KidneyModelSettings) -> pd.DataFrame:
     return planner.compare_scenarios(database.tables(), patient_id, as_of, scenarios, settings,
-                                     config=_config(_config_mtime()))
+                                     config=checklist_config.config())
 
 
 st.title("Salvage planner")
@@ -79,7 +69,7 @@ if dates.latest is None:
 
 # Seed the controls from the session's scenario (widget state is dropped when leaving the page); the
 # first scenario has the kidney limits of data/eligibility.toml.
-config = _config(_config_mtime())
+config = checklist_config.config()
 state = planner_state.load()
 saved = state.scenario if state else planner.default_scenario(config)
 for key, (field, factor, kind) in WIDGETS.items():
