@@ -2,7 +2,10 @@
 
 Any file name is accepted (DICOM files are often extension-less): a file is DICOM when it
 has the ``DICM`` preamble, or when pydicom reads it with ``force=True`` and it carries a
-SOP Class UID; NIfTI-1/2 (optionally gzipped) is recognised by its header magic.
+SOP Class UID; NIfTI-1/2 (optionally gzipped) is recognised by its header magic. A file that
+is neither (a PACS export's README, HTML/JS viewer, autorun.inf, .exe, .pdf, .jpg) is skipped
+by :func:`dicom_dataset` (the caller names it); a file that starts as DICOM but cannot be read
+(damaged, truncated, no SOP Class UID) is refused, never skipped.
 
 Zips and gzip streams are unpacked by :class:`prrt_core.archives.Unpacker` within the bounds
 below, one byte counter per call of :func:`collect_files`; a zip inside a zip is refused, a
@@ -72,7 +75,7 @@ def collect_files(inputs: Source | Sequence[Source]) -> list[tuple[str, bytes]]:
     """Flatten folders, zip archives, paths and (name, bytes) pairs into (name, bytes) files.
 
     Hidden files and ``__MACOSX`` folders are skipped; everything else is returned and
-    judged by content, whatever its name.
+    judged by content, whatever its name (read_study skips, and names, what is neither DICOM nor NIfTI).
     """
     if isinstance(inputs, (str, os.PathLike)) or (isinstance(inputs, tuple) and len(inputs) == 2
                                                     and isinstance(inputs[1], (bytes, bytearray))):
@@ -114,15 +117,58 @@ def nifti_bytes(data: bytes, name: str = "gzip file") -> bytes | None:
     return None
 
 
-def read_dataset(name: str, data: bytes) -> Dataset:
-    """Parse one file as DICOM: the DICM preamble, or a forced read that yields a SOP Class UID."""
+# Media Storage Directory Storage (DICOM PS3.4 Annex B): a DICOMDIR names its class only in
+# the file meta information (MediaStorageSOPClassUID), having no SOP Class UID of its own.
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+# The first two bytes of a DICOM file without preamble: an element of group 0002 (file meta) or
+# 0008, little- or big-endian. Elements are in ascending tag order (PS3.5 section 7.1) and SOP Class
+# UID (0008,0016) is mandatory, so every usable stored object without preamble starts so.
+_PREAMBLELESS_STARTS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)+")
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    """DICOM by its first bytes: ``DICM`` after the 128-byte preamble (or an all-zero preamble
+    followed by a cut-off ``DICM``), or, without preamble, a first element of group 0002 or 0008."""
+    if data[128:132] == b"DICM" or data[:2] in _PREAMBLELESS_STARTS:
+        return True
+    return len(data) > 128 and not any(data[:128]) and b"DICM".startswith(data[128:132])
+
+
+def sop_class_uid(ds: Dataset) -> str:
+    """The SOP Class UID (0008,0016); for a DICOMDIR, which has none, its MediaStorageSOPClassUID."""
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if not sop_class:
+        meta = getattr(ds, "file_meta", None)
+        media = str(meta.get("MediaStorageSOPClassUID", "") or "") if meta is not None else ""
+        sop_class = media if media == MEDIA_DIRECTORY else ""
+    return sop_class
+
+
+def dicom_dataset(name: str, data: bytes) -> Dataset | None:
+    """Parse one file as DICOM; None when it is not DICOM by content (the caller skips and names it).
+
+    Only a file that looks like DICOM (:func:`looks_like_dicom`) is parsed (with ``force=True``
+    when it has no preamble); one that then cannot be read or has no valid SOP Class UID is
+    refused (DicomError naming the file and tag): damaged or hostile DICOM is never skipped.
+    """
+    if not looks_like_dicom(data):
+        return None
     has_preamble = data[128:132] == b"DICM"
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
-        sop_class = str(ds.get("SOPClassUID", "") or "")
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "not DICOM" for the user
-        raise DicomError(name, None, f"not a DICOM file (unreadable: {type(exc).__name__})") from None
-    if not re.fullmatch(r"[0-9]+(\.[0-9]+)+", sop_class):
-        why = "no 'DICM' preamble and no valid " if not has_preamble else "no valid "
-        raise DicomError(name, None, f"not a DICOM file ({why}{tag_label('SOPClassUID')})")
+        sop_class = sop_class_uid(ds)
+    except Exception as exc:  # noqa: BLE001 - any parser failure of a file that starts as DICOM
+        raise DicomError(name, None, f"a damaged DICOM file (unreadable: {type(exc).__name__})") from None
+    if not _UID.fullmatch(sop_class):
+        raise DicomError(name, "SOPClassUID", "missing or not a UID in a file that starts as DICOM"
+                         + ("" if has_preamble else " (no 'DICM' marker)") + ": damaged or truncated")
+    return ds
+
+
+def read_dataset(name: str, data: bytes) -> Dataset:
+    """Parse one file as DICOM (:func:`dicom_dataset`); a file that is not DICOM is refused too."""
+    ds = dicom_dataset(name, data)
+    if ds is None:
+        raise DicomError(name, None, f"not a DICOM file (no 'DICM' preamble and no valid {tag_label('SOPClassUID')})")
     return ds

@@ -8,6 +8,9 @@ Rules (every refusal raises :class:`DicomError` naming the file and the DICOM ta
   RTDOSE when there is no SPECT).
 - Two or more time points, at least 15 min apart, after the injection and within 10
   Lu-177 half-lives of it; injected activity and date/time as in :mod:`.injection`.
+- Files that are neither DICOM nor NIfTI by content (a PACS export's README, viewer, autorun.inf,
+  images, PDFs) are skipped and named in the notes, as are DICOM objects not used (a DICOMDIR,
+  CT); a file that starts as DICOM but cannot be read is refused (:mod:`.files`).
 - Patient name, ID and birth date are never kept: only the fields listed in the returned
   dataclasses leave this package, and the files of one upload are checked to belong to one
   patient by comparing the values transiently (:mod:`.identity`).
@@ -25,7 +28,7 @@ import pandas as pd
 from pydicom.dataset import Dataset
 
 from prrt_core import dosimetry
-from prrt_core.dicom.files import Source, collect_files, nifti_bytes, read_dataset
+from prrt_core.dicom.files import MEDIA_DIRECTORY, Source, collect_files, dicom_dataset, nifti_bytes, sop_class_uid
 from prrt_core.dicom.geometry import Geometry
 from prrt_core.dicom.identity import check_one_patient
 from prrt_core.dicom.injection import Injection, resolve_injection
@@ -47,13 +50,16 @@ ENHANCED_PET_IMAGE = "1.2.840.10008.5.1.4.1.1.130"
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 RT_STRUCTURE_SET = "1.2.840.10008.5.1.4.1.1.481.3"
 RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
-MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+# MEDIA_DIRECTORY (a DICOMDIR) from .files, which reads its class from the file meta information.
 
 # Two time points closer than this are two reconstructions of one scan, not a series.
 MIN_TIME_POINT_GAP_H = 0.25
 # Acquisitions later than this after injection (10 Lu-177 half-lives) are refused as
 # inconsistent (a wrong injection date is the usual cause).
 MAX_TIME_AFTER_INJECTION_H = 10 * dosimetry.LU177_HALF_LIFE_H
+# Skipped files named one by one in the notes (a CD viewer holds hundreds); the rest are counted.
+MAX_SKIPPED_NAMED = 20
+SKIPPED = "not DICOM or NIfTI, skipped"
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +74,7 @@ class DicomStudy:
     geometry: Geometry
     notes: tuple[str, ...] = ()
     ignored: tuple[str, ...] = field(default_factory=tuple)
+    skipped: tuple[str, ...] = ()  # names of the files neither DICOM nor NIfTI, all of them
 
     @property
     def times_h(self) -> np.ndarray:
@@ -122,25 +129,43 @@ def read_study(inputs: Source | Sequence[Source], *, voi_inputs: Source | Sequen
         points = _time_points(contents, conversion)
     if not points and not contents.dose_maps:
         raise DicomError("input", None, f"no quantitative SPECT (NM RECON TOMO), PET or RTDOSE among the {len(files)} "
-                         "files read" + (f"; ignored: {'; '.join(contents.ignored[:3])}" if contents.ignored else ""))
+                         "files read" + (f"; ignored: {'; '.join(contents.ignored[:3])}" if contents.ignored else "")
+                         + _skipped_clause(contents.skipped))
     _check_time_points(points)
     injection = _injection(points, activity_mbq, injection_time) if points else None
     geometry = _reference_geometry(points, contents.dose_maps)
     report(0.7, "Placing VOIs on the image grid")
     vois, unused = _place_vois(contents.voi_sources, geometry, report)
-    notes = list(contents.ignored)
+    notes = list(contents.ignored) + _skipped_notes(contents.skipped)
     if unused:
         notes.append("VOIs not used (name not recognised as kidney, lesion, liver or spleen): "
                      + ", ".join(sorted(set(unused))[:20]) + (" …" if len(set(unused)) > 20 else ""))
     if not vois:
-        raise DicomError(files[0][0] if not contents.voi_sources else contents.voi_sources[0].source, None,
+        images = [tp.source for tp in points] + [dose.source for dose in contents.dose_maps]
+        raise DicomError(contents.voi_sources[0].source if contents.voi_sources else images[0], None,
                          "no kidney or lesion VOI found: upload a SEG, RTSTRUCT or NIfTI label map with VOIs named "
-                         "e.g. 'kidney_left', 'Kidney right', 'Lesion 1'")
+                         "e.g. 'kidney_left', 'Kidney right', 'Lesion 1'" + _skipped_clause(contents.skipped))
     report(1.0, "Read")
     logger.info("read %d time points, %d VOIs, %d dose maps (%d files)", len(points), len(vois),
                 len(contents.dose_maps), len(files))
     return DicomStudy(tuple(points), injection, tuple(vois), tuple(contents.voi_sources), tuple(contents.dose_maps),
-                      geometry, tuple(notes), tuple(contents.ignored))
+                      geometry, tuple(notes), tuple(contents.ignored), tuple(contents.skipped))
+
+
+def _skipped_notes(skipped: Sequence[str]) -> list[str]:
+    """One note per skipped file ('README.TXT: not DICOM or NIfTI, skipped'), the first MAX_SKIPPED_NAMED."""
+    notes = [f"{name}: {SKIPPED}" for name in skipped[:MAX_SKIPPED_NAMED]]
+    if len(skipped) > MAX_SKIPPED_NAMED:
+        notes.append(f"… and {len(skipped) - MAX_SKIPPED_NAMED} more files {SKIPPED}")
+    return notes
+
+
+def _skipped_clause(skipped: Sequence[str]) -> str:
+    """The skipped files for a refusal: '; skipped as not DICOM or NIfTI: a, b (and 3 more)', or ''."""
+    if not skipped:
+        return ""
+    more = f" (and {len(skipped) - MAX_SKIPPED_NAMED} more)" if len(skipped) > MAX_SKIPPED_NAMED else ""
+    return f"; {len(skipped)} file(s) {SKIPPED}: {', '.join(skipped[:MAX_SKIPPED_NAMED])}{more}"
 
 
 @dataclass
@@ -152,10 +177,11 @@ class _Contents:
     voi_sources: list[VoiSource] = field(default_factory=list)
     dose_maps: list[DoseMap] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # file names, neither DICOM nor NIfTI
 
 
 def _read_files(files: list[tuple[str, bytes]], conversion: dict, report: Progress) -> _Contents:
-    """Read every file (NIfTI by content, else DICOM), then refuse files of different patients."""
+    """Read every file (NIfTI by content, else DICOM, else skipped), then refuse files of different patients."""
     contents, identity = _Contents(), []
     for i, (name, data) in enumerate(files):
         report(0.6 * i / len(files), f"Reading {Path(name).name} ({i + 1} of {len(files)})")
@@ -163,7 +189,10 @@ def _read_files(files: list[tuple[str, bytes]], conversion: dict, report: Progre
         if raw is not None:
             contents.voi_sources.extend(nifti_sources(name, raw))
             continue
-        ds = read_dataset(name, data)
+        ds = dicom_dataset(name, data)
+        if ds is None:
+            contents.skipped.append(name)
+            continue
         identity.append((name, ds))
         with unreadable_values_refused(name):
             _add_dataset(contents, name, ds, conversion)
@@ -173,7 +202,7 @@ def _read_files(files: list[tuple[str, bytes]], conversion: dict, report: Progre
 
 def _add_dataset(contents: _Contents, name: str, ds: Dataset, conversion: dict) -> None:
     """Read one DICOM object into ``contents`` by its SOP Class; refuse objects that look usable but are not."""
-    sop_class = str(ds.SOPClassUID)
+    sop_class = sop_class_uid(ds)
     modality = str(ds.get("Modality", "") or "")
     if sop_class in NM_IMAGE or modality == "NM":
         if sop_class not in NM_IMAGE:

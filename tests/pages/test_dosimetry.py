@@ -87,11 +87,13 @@ def test_missing_activity_shows_the_tag_and_entered_value_fixes_it(tmp_path, dem
     assert {m.label: m.value for m in at.metric}[md("Left kidney (Gy)")] == "3.20"
 
 
-def test_non_dicom_upload_is_refused_by_name(demo_db, app_env, uploads):
+def test_non_dicom_upload_is_skipped_and_named(demo_db, app_env, uploads):
+    # Issue 14: a PACS export's README beside the images is skipped and named among the study notes.
     app_env(demo_db)
     at = compute(open_page(), uploads + [("readme.txt", b"not an image", "text/plain")])
-    assert at.error[0].value == ("Nothing was computed or stored. " + md("readme.txt: not a DICOM file (no 'DICM' "
-                                                                         "preamble and no valid SOPClassUID (0008,0016))"))
+    assert not at.error
+    assert md("readme.txt: not DICOM or NIfTI, skipped") in [c.value for c in at.caption]
+    assert {m.label: m.value for m in at.metric}[md("Left kidney (Gy)")] == "3.20"
 
 
 # ---- hardening: uploads released once taken, file names shown as text ----
@@ -124,8 +126,8 @@ def test_uploads_are_taken_then_released_and_more_can_be_added(fresh_demo_db, ap
 def test_a_hostile_file_name_shows_as_text(demo_db, app_env, uploads):
     app_env(demo_db)
     at = compute(open_page(), uploads + [(HOSTILE, b"a,b\n1,2\n", "text/csv")])
-    assert at.error[0].value == "Nothing was computed or stored. " + md(
-        f"{HOSTILE}: not a DICOM file (no 'DICM' preamble and no valid SOPClassUID (0008,0016))")
+    assert not at.error  # not DICOM: skipped, and named in a study note
+    assert md(f"{HOSTILE}: not DICOM or NIfTI, skipped") in [c.value for c in at.caption]
     loaded = next(c.value for c in at.caption if "file(s) loaded" in c.value)
     assert md(HOSTILE) in loaded
     shown = [e.value for kind in ("error", "warning", "info", "success", "caption", "markdown") for e in getattr(at, kind)]

@@ -255,12 +255,16 @@ def test_multilabel_nifti_without_label_names_is_refused(tmp_path, nm_folder):
 
 
 # --- bad inputs ---------------------------------------------------------------------------
-def test_non_dicom_file_is_refused_by_name(tmp_path, nm_folder):
+def test_non_dicom_file_is_skipped_and_named(tmp_path, nm_folder):
+    # Issue 14: a file neither DICOM nor NIfTI (a PACS export's README) is skipped and named, not
+    # refused (tests/unit/test_dicom_export_zip.py); read_dataset on its own still refuses it.
     folder = _copy(nm_folder, tmp_path / "s")
     (folder / "notes").write_text("patient called, scan at 24 h")
-    with pytest.raises(DicomError, match=r"s/notes: not a DICOM file \(no 'DICM' preamble and no valid "
-                                         r"SOPClassUID \(0008,0016\)\)"):
-        dicom.read_study(folder)
+    study = dicom.read_study(folder)
+    assert study.skipped == ("s/notes",) and "s/notes: not DICOM or NIfTI, skipped" in study.notes
+    with pytest.raises(DicomError, match=r"^notes: not a DICOM file \(no 'DICM' preamble and no valid "
+                                         r"SOPClassUID \(0008,0016\)\)$"):
+        dicom.read_dataset("notes", (folder / "notes").read_bytes())
 
 
 def test_a_malformed_number_is_refused_naming_the_file_not_a_traceback(tmp_path, nm_folder):
