@@ -1,8 +1,8 @@
-"""Salvage PRRT Board: ``streamlit run app.py``. Navigation, sidebar, then the chosen page."""
+"""Salvage PRRT Board (served by ``streamlit run serve.py``): navigation, sidebar, gates, then the chosen page."""
 
 import streamlit as st
 
-from ui import database, identity, navigation, network
+from ui import database, identity, media_gate, navigation, network
 from ui.text import md
 
 # The icon is a file of the app: a ":material/...:" or emoji page icon makes the browser fetch the
@@ -15,6 +15,7 @@ actor = identity.current_actor()
 network.gate(actor)  # single-user mode serves this computer only (docs/deploy.md)
 with st.sidebar:
     identity.identity_sidebar(actor)
+media_gate.require_gate()  # with sign-in, only behind serve.py's gate for downloads
 identity.require_sign_in(actor)  # no page, no patient data and no database opened without a role
 path = database.prepare_store(database.db_path())
 if actor.can_write:  # where the record lives: editors only

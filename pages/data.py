@@ -161,26 +161,28 @@ with tab_edit:
             _confirm_delete()
 
 with tab_export:
-    today = dt.date.today().isoformat()
-    st.download_button("Export every table (CSV, zip)", lambda: importer.export_zip(path),
-                       f"prrt_export_{today}.zip", mime="application/zip", key="export_zip")
-    st.caption("Import form (natural keys, units in the column names) plus the audit log. Text "
-               "that a spreadsheet would run as a formula starts with an apostrophe.")
-    st.download_button("Download a backup (SQLite)", lambda: backup.backup_bytes(path),
-                       f"prrt_backup_{today}.sqlite", mime="application/vnd.sqlite3", key="backup")
-    if actor.can_write and (upload := st.file_uploader("Restore from a backup",
-                                                       key=network.uploader_key("restore_file"))):
-        try:
-            info = backup.check_backup_data(upload.getvalue(), upload.name)
-        except backup.BackupError as exc:
-            st.error(f"Cannot restore {md(exc)}")  # the message quotes the file name
-        else:
-            st.write(f"Backup of schema version {info.schema_version}: "
-                     + md(", ".join(f"{n} {t}" for t, n in info.rows.items())) + ".")
-            if st.button("Restore this backup ...", key="restore"):
-                st.session_state["pending_restore"] = True
-            if st.session_state.get("pending_restore"):
-                _confirm_restore(upload)
+    if not actor.can_write:  # a copy of the whole registry leaves the hospital's control: editors only
+        st.info("Exports and backups of the whole record are for editors.")
+    else:
+        today = dt.date.today().isoformat()
+        st.download_button("Export every table (CSV, zip)", lambda: importer.export_zip(path),
+                           f"prrt_export_{today}.zip", mime="application/zip", key="export_zip")
+        st.caption("Import form (natural keys, units in the column names) plus the audit log. Text "
+                   "that a spreadsheet would run as a formula starts with an apostrophe.")
+        st.download_button("Download a backup (SQLite)", lambda: backup.backup_bytes(path),
+                           f"prrt_backup_{today}.sqlite", mime="application/vnd.sqlite3", key="backup")
+        if upload := st.file_uploader("Restore from a backup", key=network.uploader_key("restore_file")):
+            try:
+                info = backup.check_backup_data(upload.getvalue(), upload.name)
+            except backup.BackupError as exc:
+                st.error(f"Cannot restore {md(exc)}")  # the message quotes the file name
+            else:
+                st.write(f"Backup of schema version {info.schema_version}: "
+                         + md(", ".join(f"{n} {t}" for t, n in info.rows.items())) + ".")
+                if st.button("Restore this backup ...", key="restore"):
+                    st.session_state["pending_restore"] = True
+                if st.session_state.get("pending_restore"):
+                    _confirm_restore(upload)
 
 with tab_audit:
     audit = _audit(path, revision)

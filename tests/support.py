@@ -19,6 +19,7 @@ from prrt_core.store.access import Actor, Role
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")  # AppTest resolves relative paths against the test file: always absolute
+SERVER = str(REPO / "serve.py")  # what `streamlit run` starts: app.py behind the media gate
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -31,7 +32,8 @@ def open_page(page: str | None = None, *, query: Mapping[str, str] | None = None
     """Run app.py in AppTest as a first visit would, then switch to ``page`` (e.g. "pages/data.py").
 
     ``query``: URL query parameters; ``session``: session-state values set before the page
-    runs; ``secrets``/``user``: a sign-in configuration and the signed-in user's claims.
+    runs; ``secrets``/``user``: a sign-in configuration and the signed-in user's claims (``iat``,
+    the token's issue time, is now unless given).
     With ``check`` the page must run without an uncaught exception.
     """
     at = AppTest.from_file(APP, default_timeout=timeout)
@@ -39,8 +41,8 @@ def open_page(page: str | None = None, *, query: Mapping[str, str] | None = None
         at.query_params[key] = value
     if secrets is not None:
         at.secrets = dict(secrets)
-    if user is not None:
-        at.user = dict(user)
+    if user is not None:  # an ID token's issue time as a provider sets it, unless the test gives one
+        at.user = {"iat": int(time.time())} | dict(user)
     at.run()
     if page is not None:
         for key, value in (session or {}).items():
@@ -81,7 +83,7 @@ def toml_text(table: Mapping, prefix: str = "") -> str:
 
 @contextlib.contextmanager
 def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> Iterator[str]:
-    """Run ``streamlit run app.py`` headless on a free loopback port against ``db``; yields the URL.
+    """Run ``streamlit run serve.py`` headless on a free loopback port against ``db``; yields the URL.
 
     ``secrets``: the app's secrets (e.g. ``{"auth": {...}, "prrt": {"roles": {...}}}``), written
     to a file in ``log_dir`` and passed with ``--secrets.files`` (the repository's
@@ -100,7 +102,7 @@ def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> It
         secrets_path = log_dir / f"secrets-{port}.toml"
         secrets_path.write_text(toml_text(secrets))
         options = ["--secrets.files", str(secrets_path)]
-    command = [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", SERVER, "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options]
     url = f"http://127.0.0.1:{port}"
     with running(command, env=env, log_path=log_path, ready=lambda: answers(url), what="streamlit"):

@@ -1,39 +1,57 @@
-"""Who is working: sign-in with OpenID Connect when configured, roles, the sign-in gate.
+"""Who is working: sign-in with OpenID Connect when configured, roles, session expiry, the sign-in gate.
 
-Streamlit-side only; roles and the write check live in ``prrt_core.store.access``.
-Without an ``[auth]`` table in ``.streamlit/secrets.toml`` the app is single-user.
+Streamlit-side only; roles and the write check live in ``prrt_core.store.access``, how long a
+sign-in lasts in ``prrt_core.store.sessions``. Without an ``[auth]`` table in
+``.streamlit/secrets.toml`` the app is single-user.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from prrt_core.errors import ConfigError
-from prrt_core.store import access
+from prrt_core.store import access, sessions
 from ui.text import md
 
 log = logging.getLogger(__name__)
 
 
-def _sign_in_settings() -> tuple[bool, dict]:
-    """(sign-in configured, the [prrt.roles] table) from .streamlit/secrets.toml.
+# This process's sign-ins: last interaction and those that have ended (shared with ui/media_gate.py).
+CLOCK = sessions.IdleClock()
 
-    Without a secrets file reading st.secrets raises, so probe first; a secrets file
-    that exists but cannot be read keeps the app locked rather than single-user.
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """What ``.streamlit/secrets.toml`` says about sign-in: whether it is configured, the
+    ``[prrt.roles]`` table (checked when used) and the ``[prrt.session]`` table."""
+
+    configured: bool
+    roles: dict = field(default_factory=dict)
+    session: dict = field(default_factory=dict)
+
+
+def sign_in_settings() -> SignInSettings:
+    """The sign-in settings from the secrets file (also read outside a script run, by the media gate).
+
+    Without a secrets file reading st.secrets raises, so probe first; a secrets file that
+    exists but cannot be read keeps the app locked rather than single-user.
     """
     if st.secrets.load_if_toml_exists():
         secrets = st.secrets.to_dict()
-        return "auth" in secrets, dict(secrets.get("prrt", {}).get("roles", {}))
+        prrt = secrets.get("prrt", {})
+        return SignInSettings("auth" in secrets, dict(prrt.get("roles", {})), dict(prrt.get("session", {})))
     from streamlit import config
     if any(Path(f).is_file() for f in config.get_option("secrets.files")):
         log.error("a secrets file exists but cannot be read: sign-in required, nobody can sign in")
-        return True, {}
-    return False, {}
+        return SignInSettings(True)
+    return SignInSettings(False)
 
 
 def _claims() -> dict:
@@ -41,22 +59,49 @@ def _claims() -> dict:
     return st.user.to_dict() if st.user.get("is_logged_in") else {}
 
 
-def _sign_in() -> access.SignIn | None:
-    """What this session's claims give under [prrt.roles]; None in single-user mode.
-
-    An invalid [prrt.roles] table gives nobody a role (logged), like an unknown address.
-    """
-    sign_in, roles = _sign_in_settings()
-    if not sign_in:
-        return None
-    claims = _claims()
+def role_of(claims: dict, settings: SignInSettings) -> access.SignIn:
+    """What ``claims`` give under the settings' [prrt.roles]; an invalid table gives nobody a role (logged)."""
     if not claims:
         return access.SignIn(None)
     try:
-        return access.sign_in(claims, roles)
+        return access.sign_in(claims, settings.roles)
     except ConfigError:
         log.exception("[prrt.roles] in secrets.toml is invalid: nobody gets a role")
         return access.SignIn(None)
+
+
+def session_limits(settings: SignInSettings) -> sessions.SessionLimits | None:
+    """The settings' [prrt.session] limits; None (logged) if the table is invalid: every sign-in has then ended."""
+    try:
+        return sessions.session_limits(settings.session)
+    except ConfigError:
+        log.exception("[prrt.session] in secrets.toml is invalid: every sign-in is refused")
+        return None
+
+
+def ended(claims: dict, settings: SignInSettings, *, touch: bool) -> str | None:
+    """Why the sign-in of ``claims`` has ended (the sentence shown), or None; ``touch`` notes an interaction."""
+    limits = session_limits(settings)
+    if limits is None:
+        return "Signed out: `[prrt.session]` in `.streamlit/secrets.toml` is invalid (see the server log)"
+    clock = CLOCK.touch if touch else CLOCK.check
+    expiry = clock(claims, limits, time.time())
+    return None if expiry is None else limits.message(expiry)
+
+
+def _sign_in() -> access.SignIn | None:
+    """What this session's claims give under [prrt.roles]; None in single-user mode."""
+    settings = sign_in_settings()
+    return role_of(_claims(), settings) if settings.configured else None
+
+
+def session_ended() -> str | None:
+    """Why this session's sign-in has ended (idle, too old), or None; each call is an interaction."""
+    settings = sign_in_settings()
+    claims = _claims()
+    if not settings.configured or not claims:
+        return None
+    return ended(claims, settings, touch=True)
 
 
 # An address echoed on the refusal page: plain ASCII only, so that no claim such as
@@ -80,12 +125,13 @@ def current_actor() -> access.Actor | None:
     Without an [auth] table in secrets.toml the app is single-user: the local user is
     an editor. With it, the signed-in user's verified e-mail address maps to a role
     through [prrt.roles] (``prrt_core.store.access.sign_in``: ``email_verified`` true,
-    the ``issuer`` if one is set, a well-formed address listed there).
+    the ``issuer`` if one is set, a well-formed address or a group listed there), until the
+    sign-in ends ([prrt.session]: idle time, maximum age).
     """
     result = _sign_in()
     if result is None:
         return access.Actor("local user", access.Role.EDITOR, "local")
-    if result.role is None:
+    if result.role is None or session_ended() is not None:
         return None
     email = result.email
     name = _display_name(_claims().get("name")) or email
@@ -133,6 +179,11 @@ def require_sign_in(actor: access.Actor | None) -> None:
         st.info("Sign in to see and change the clinical record.")
         if st.button("Sign in", type="primary", key="sign_in"):
             st.login()
+    elif result.role is not None:  # the sign-in has ended: idle, too old
+        st.warning(f"{session_ended()}: sign in again to go on.")
+        if st.button("Sign in again", type="primary", key="sign_in"):
+            st.login()
+        st.button("Sign out", on_click=st.logout, key="sign_out")
     else:
         who = md(result.email) if _PLAIN_ADDRESS.fullmatch(result.email) else "This sign-in"
         if result.refusal is access.Refusal.NOT_LISTED:

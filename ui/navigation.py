@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import identity, network
+from ui import identity, media_gate, network
 
 NAVIGATED_KEY = "app_navigation_ran"  # set by app.py: this session has been through it
 _run = threading.local()  # .in_app: this script run is app.py running the page
@@ -55,6 +55,7 @@ def ensure_navigation() -> None:
     network.gate(actor)  # single-user mode serves this computer only
     with st.sidebar:
         identity.identity_sidebar(actor)
+    media_gate.require_gate()
     identity.require_sign_in(actor)
 
 # The browser tab's icon (st.set_page_config in app.py), shipped with the app: Streamlit sends an SVG

@@ -2,22 +2,30 @@
 
 A viewer reads; an editor also writes. ``Store`` writes call :func:`require_editor`
 on the store's actor, so a write without an editor is refused in the core, not
-only hidden in the app. Roles come from lists of e-mail addresses (the
-``[prrt.roles]`` table of ``.streamlit/secrets.toml``)::
+only hidden in the app. Roles come from lists of e-mail addresses and from the groups
+(or app roles) the identity provider puts in a claim of the ID token, both in the
+``[prrt.roles]`` table of ``.streamlit/secrets.toml``::
 
     [prrt.roles]
     editors = ["a.physicist@clinic.example"]
     viewers = ["an.oncologist@clinic.example"]
-    default = "none"   # role of a signed-in address in neither list: "none" or "viewer"
+    editor_groups = ["prrt-editors"]          # values of the groups claim (exact, case-sensitive)
+    viewer_groups = ["prrt-viewers"]
+    groups_claim = "groups"                   # Keycloak: "groups"; Entra ID: "groups" or "roles"
+    email_verified_claim = "email_verified"   # Entra ID: "xms_edov" (it sends no email_verified)
+    default = "none"   # role of a signed-in address in no list or group: "none" or "viewer"
     issuer = "https://login.clinic.example"   # optional: the only accepted ``iss`` claim
 
-A sign-in's claims give a role (:func:`sign_in`) only when ``email_verified`` is true (a
-JSON true: missing, false or the string "true" refuse), the ``iss`` claim equals ``issuer``
+A sign-in's claims give a role (:func:`sign_in`) only when the ``email_verified_claim`` is true
+(a JSON true: missing, false or the string "true" refuse), the ``iss`` claim equals ``issuer``
 exactly when one is set, and the address is well formed: blanks at either end are removed
 and case is ignored (``casefold``), but an address with blanks, control or format characters
 inside, or with a non-ASCII character that folds to ASCII (the Kelvin sign K folds to "k"),
-is refused rather than repaired. The normalised address must then equal a listed one
-exactly. An address in both lists is an editor.
+is refused rather than repaired. The address is what the audit log records, so a group gives a
+role only with such an address too. The normalised address must equal a listed one exactly;
+a group must equal a value of the groups claim exactly. A groups claim that is present but not a
+list of short printable strings refuses the sign-in. Address and groups together give the
+higher role (an editor by either is an editor).
 """
 
 from __future__ import annotations
@@ -76,7 +84,9 @@ class Refusal(StrEnum):
     MALFORMED = ("the e-mail address sent by the identity provider contains blanks, control "
                  "characters or look-alike characters")
     UNVERIFIED = "the identity provider does not confirm that the e-mail address is verified (`email_verified`)"
-    NOT_LISTED = "the address is not listed in `[prrt.roles]`"
+    GROUPS_MALFORMED = ("the groups claim sent by the identity provider is not a list of group names "
+                        "(short printable text)")
+    NOT_LISTED = "neither the address nor a group of the sign-in is listed in `[prrt.roles]`"
 
 
 @dataclass(frozen=True)
@@ -128,23 +138,94 @@ def _addresses(values: Any, where: str) -> set[str]:
     return out
 
 
-def _settings(roles: Mapping[str, Any] | None) -> tuple[set[str], set[str], bool, str | None]:
-    """(editors, viewers, default is viewer, issuer) of a ``[prrt.roles]`` table; ConfigError if invalid."""
+# A group name or app-role value longer than this is refused: Entra ID object IDs are 36
+# characters, Keycloak group paths rarely pass 100.
+MAX_GROUP_CHARS = 256
+# More groups than this in one token is refused (Entra ID sends at most 200 in an ID token,
+# then an overage claim instead: https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference).
+MAX_GROUPS = 1000
+ROLE_KEYS = ("editors", "viewers", "editor_groups", "viewer_groups", "groups_claim", "email_verified_claim",
+             "default", "issuer")
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    """A checked ``[prrt.roles]`` table (see the module docstring)."""
+
+    editors: frozenset[str] = frozenset()
+    viewers: frozenset[str] = frozenset()
+    editor_groups: frozenset[str] = frozenset()
+    viewer_groups: frozenset[str] = frozenset()
+    groups_claim: str = "groups"
+    email_verified_claim: str = "email_verified"
+    default_viewer: bool = False
+    issuer: str | None = None
+
+
+def _group_name(value: Any) -> str | None:
+    """``value`` if it is a group name: a non-empty string of printable characters, not too long."""
+    if not isinstance(value, str) or not value or len(value) > MAX_GROUP_CHARS:
+        return None
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        return None
+    return value
+
+
+def _groups(values: Any, where: str) -> frozenset[str]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ConfigError(f"{where} must be a list of group names, got {values!r}")
+    out = set()
+    for value in values:
+        if _group_name(value) is None:
+            raise ConfigError(f"{where}: {value!r} is not a group name (printable text, at most "
+                              f"{MAX_GROUP_CHARS} characters)")
+        out.add(value)
+    return frozenset(out)
+
+
+def _claim_name(roles: Mapping[str, Any], key: str, default: str) -> str:
+    value = roles.get(key, default)
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ConfigError(f"[prrt.roles] {key} = {value!r}: give the name of a claim of the ID token, "
+                          f"e.g. {default!r}")
+    return value
+
+
+def role_settings(roles: Mapping[str, Any] | None) -> RoleSettings:
+    """The checked ``[prrt.roles]`` table; :class:`ConfigError` names the key and value if it is invalid."""
     roles = roles or {}
-    unknown = sorted(set(roles) - {"editors", "viewers", "default", "issuer"})
+    unknown = sorted(set(roles) - set(ROLE_KEYS))
     if unknown:
-        raise ConfigError(f"[prrt.roles]: unknown key {unknown[0]!r} (use editors, viewers, default, issuer)")
+        raise ConfigError(f"[prrt.roles]: unknown key {unknown[0]!r} (use {', '.join(ROLE_KEYS)})")
     default = str(roles.get("default", "none")).strip().casefold()
     if default not in ("none", Role.VIEWER.value):
         raise ConfigError(f"[prrt.roles] default = {default!r}: use 'none' or 'viewer' "
-                          "(editors are always listed by address)")
+                          "(editors are always listed by address or group)")
     issuer = roles.get("issuer")
     if issuer is not None and (not isinstance(issuer, str) or not issuer or issuer != issuer.strip()):
         raise ConfigError(f"[prrt.roles] issuer = {issuer!r}: give the provider's issuer URL exactly "
                           "(the `issuer` of its .well-known/openid-configuration)")
-    editors = _addresses(roles.get("editors"), "[prrt.roles] editors")
-    viewers = _addresses(roles.get("viewers"), "[prrt.roles] viewers")
-    return editors, viewers, default == Role.VIEWER.value, issuer
+    return RoleSettings(
+        editors=frozenset(_addresses(roles.get("editors"), "[prrt.roles] editors")),
+        viewers=frozenset(_addresses(roles.get("viewers"), "[prrt.roles] viewers")),
+        editor_groups=_groups(roles.get("editor_groups"), "[prrt.roles] editor_groups"),
+        viewer_groups=_groups(roles.get("viewer_groups"), "[prrt.roles] viewer_groups"),
+        groups_claim=_claim_name(roles, "groups_claim", "groups"),
+        email_verified_claim=_claim_name(roles, "email_verified_claim", "email_verified"),
+        default_viewer=default == Role.VIEWER.value, issuer=issuer)
+
+
+def claimed_groups(claims: Mapping[str, Any], claim: str) -> frozenset[str] | None:
+    """The group names in ``claims[claim]`` (none if absent); None if the claim is malformed."""
+    values = claims.get(claim)
+    if values is None:
+        return frozenset()
+    if isinstance(values, str) or not isinstance(values, list | tuple) or len(values) > MAX_GROUPS:
+        return None
+    names = [_group_name(v) for v in values]
+    return None if any(n is None for n in names) else frozenset(names)
 
 
 def sign_in(claims: Mapping[str, Any] | None, roles: Mapping[str, Any] | None) -> SignIn:
@@ -152,14 +233,15 @@ def sign_in(claims: Mapping[str, Any] | None, roles: Mapping[str, Any] | None) -
 
     Checked in this order, the first failure refusing: the ``iss`` claim equals the table's
     ``issuer`` when set; an ``email`` claim is present and well formed (:func:`normalise_address`);
-    ``email_verified`` is exactly true; the address is listed (or ``default = "viewer"``).
+    the ``email_verified_claim`` is exactly true; the groups claim, if present, is well formed;
+    the address or a group is listed (or ``default = "viewer"``).
     Raises :class:`ConfigError` for an invalid table, whatever the claims.
     """
     if claims is not None and not isinstance(claims, Mapping):
         raise TypeError(f"sign_in takes the sign-in claims (a mapping), got {type(claims).__name__}")
-    editors, viewers, default_viewer, issuer = _settings(roles)
+    settings = role_settings(roles)
     claims = claims or {}
-    if issuer is not None and claims.get("iss") != issuer:
+    if settings.issuer is not None and claims.get("iss") != settings.issuer:
         return SignIn(None, refusal=Refusal.WRONG_ISSUER)
     email = claims.get("email")
     if email is None or (isinstance(email, str) and not email.strip()):
@@ -168,11 +250,14 @@ def sign_in(claims: Mapping[str, Any] | None, roles: Mapping[str, Any] | None) -
     if address is None:
         return SignIn(None, refusal=Refusal.MALFORMED)
     email = email.strip()
-    if claims.get("email_verified") is not True:
+    if claims.get(settings.email_verified_claim) is not True:
         return SignIn(None, email, Refusal.UNVERIFIED)
-    if address in editors:
+    groups = claimed_groups(claims, settings.groups_claim)
+    if groups is None:
+        return SignIn(None, email, Refusal.GROUPS_MALFORMED)
+    if address in settings.editors or groups & settings.editor_groups:
         return SignIn(Role.EDITOR, email)
-    if address in viewers or default_viewer:
+    if address in settings.viewers or groups & settings.viewer_groups or settings.default_viewer:
         return SignIn(Role.VIEWER, email)
     return SignIn(None, email, Refusal.NOT_LISTED)
 

@@ -91,6 +91,7 @@ def open_editor(page, url: str, table: str, patient: str, n_rows: int):
     page.get_by_role("tab", name="Edit").click()
     for label, option in (("Table", table), ("Patient", patient)):
         page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+        page.keyboard.type(option)  # the list is virtual: an option far down is drawn once typed
         page.get_by_role("option", name=option, exact=True).click()
         expect(page.get_by_role("combobox", name=label)).to_have_value(option, timeout=60_000)
     grid = page.get_by_test_id("stDataFrame").first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -198,7 +199,8 @@ def test_every_page_requires_a_role_when_sign_in_is_configured(fresh_demo_db, ap
         assert len(at.metric) == 0 and len(at.dataframe) == 0, page
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V"}
+    at.user = {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V",
+               "iat": int(time.time())}
     at.run()
     assert metrics(at)["Patients"] == "35"  # a viewer reads
     assert any(f"Signed in as {md('Dr V <v@clinic.example>')} (viewer)" in c.value for c in at.sidebar.caption)

@@ -3,6 +3,8 @@ issuer, when one is set) gets a role; a refused sign-in is told why and sees no 
 
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from tests import support
@@ -68,3 +70,35 @@ def test_issuer_pin(fresh_demo_db, app_env):
     at = open_app(claims | {"iss": ISSUER}, issuer=ISSUER)
     assert {m.label: m.value for m in at.metric}["Patients"] == "35"
     assert any(c.value == f"Signed in as {md('Dr V <v@clinic.example>')} (viewer)." for c in at.sidebar.caption)
+
+
+def test_roles_from_the_groups_claim(fresh_demo_db, app_env):
+    # Keycloak's "groups" claim, and Entra ID's app roles in "roles" with xms_edov for a verified address.
+    app_env(fresh_demo_db)
+    claims = {"email": "someone@clinic.example", "email_verified": True, "name": "Dr S"}
+    at = open_app(claims | {"groups": ["/staff", "prrt-editors"]}, editor_groups=["prrt-editors"])
+    assert any(c.value == f"Signed in as {md('Dr S <someone@clinic.example>')} (editor)." for c in at.sidebar.caption)
+    at = open_app(claims | {"groups": "prrt-editors"}, editor_groups=["prrt-editors"])  # a string, not a list
+    assert shows_no_patient_data(at) and "the groups claim sent by the identity provider" in at.error[0].value
+    entra = {"email": "someone@clinic.example", "xms_edov": True, "roles": ["PRRT.Viewer"], "name": "Dr S"}
+    at = open_app(entra, viewer_groups=["PRRT.Viewer"], groups_claim="roles", email_verified_claim="xms_edov")
+    assert any(c.value.endswith("(viewer).") for c in at.sidebar.caption)
+    at = open_app(entra, viewer_groups=["PRRT.Viewer"], groups_claim="roles")  # email_verified still asked for
+    assert shows_no_patient_data(at) and "`email_verified`" in at.error[0].value
+
+
+def test_a_sign_in_ends_at_its_maximum_age_and_without_an_issue_time(fresh_demo_db, app_env):
+    # [prrt.session] max_hours = 12 by default: a token issued 12 h 1 min ago has ended.
+    app_env(fresh_demo_db)
+    claims = {"email": "v@clinic.example", "email_verified": True, "sub": "v"}
+    at = open_app(claims | {"iat": int(time.time()) - 12 * 3600 - 60})
+    assert shows_no_patient_data(at)
+    assert at.warning[0].value == ("Signed out 12 h after signing in (the longest a sign-in lasts here): "
+                                   "sign in again to go on.")
+    assert at.button(key="sign_in").label == "Sign in again"
+    at = open_app(claims | {"iat": None})
+    assert shows_no_patient_data(at)
+    assert at.warning[0].value.startswith("Signed out: the identity provider's token carries no issue time")
+    at = support.open_page(secrets={"auth": AUTH, "prrt": {"roles": ROLES, "session": {"idle_minutes": -1}}},
+                           user={"is_logged_in": True} | claims)
+    assert shows_no_patient_data(at) and "`[prrt.session]` in `.streamlit/secrets.toml` is invalid" in at.warning[0].value

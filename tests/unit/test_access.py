@@ -198,3 +198,58 @@ def test_audit_log_filters(tmp_path):
     assert len(audit_log(audit, since=today, until=today)) == len(audit)
     assert audit_log(audit, until=today - dt.timedelta(days=1)).empty
     assert isinstance(audit_log(audit.iloc[:0]), pd.DataFrame)
+
+
+# ---- roles from the groups claim (Keycloak "groups", Entra ID "groups"/"roles") ----
+GROUP_ROLES = {"editor_groups": ["prrt-editors"], "viewer_groups": ["/oncology/board"], "viewers": ["v@clinic.example"]}
+VERIFIED = {"email": "x@clinic.example", "email_verified": True}
+
+
+@pytest.mark.parametrize(("groups", "role"), [
+    (["prrt-editors"], Role.EDITOR),
+    (["/oncology/board", "prrt-editors"], Role.EDITOR),  # the higher of the two
+    (["/oncology/board"], Role.VIEWER),
+    (["PRRT-Editors", "prrt-editors "], None),  # exact, case-sensitive: a directory's names are its own
+    ([], None),
+])
+def test_a_listed_group_gives_its_role(groups, role):
+    assert sign_in(VERIFIED | {"groups": groups}, GROUP_ROLES).role is role
+
+
+def test_address_and_group_give_the_higher_role():
+    claims = {"email": "v@clinic.example", "email_verified": True}
+    assert sign_in(claims, GROUP_ROLES).role is Role.VIEWER
+    assert sign_in(claims | {"groups": ["prrt-editors"]}, GROUP_ROLES).role is Role.EDITOR
+
+
+@pytest.mark.parametrize("groups", ["prrt-editors", {"prrt-editors": 1}, ["prrt-editors", 7], ["prrt\x00editors"],
+                                    ["x" * 257], ["g"] * 1001])
+def test_a_malformed_groups_claim_refuses_the_sign_in(groups):
+    result = sign_in(VERIFIED | {"groups": groups}, GROUP_ROLES)
+    assert result == SignIn(None, "x@clinic.example", Refusal.GROUPS_MALFORMED)
+
+
+def test_a_group_needs_a_verified_well_formed_address_for_the_audit_log():
+    assert sign_in({"email": "x@clinic.example", "groups": ["prrt-editors"]}, GROUP_ROLES).refusal is Refusal.UNVERIFIED
+    assert sign_in({"groups": ["prrt-editors"], "email_verified": True}, GROUP_ROLES).refusal is Refusal.NO_EMAIL
+
+
+def test_entra_id_app_roles_and_its_verified_domain_claim():
+    # Entra ID puts app roles in "roles" and sends no email_verified; xms_edov (email domain owner
+    # verified) is its optional claim for it.
+    roles = {"editor_groups": ["PRRT.Editor"], "groups_claim": "roles", "email_verified_claim": "xms_edov"}
+    claims = {"email": "x@clinic.example", "xms_edov": True, "roles": ["PRRT.Editor"], "groups": "ignored"}
+    assert sign_in(claims, roles).role is Role.EDITOR
+    assert sign_in(claims | {"xms_edov": "true"}, roles).refusal is Refusal.UNVERIFIED
+
+
+@pytest.mark.parametrize(("roles", "named"), [
+    ({"editor_groups": "prrt-editors"}, "editor_groups must be a list"),
+    ({"viewer_groups": ["ok", ""]}, "viewer_groups: '' is not a group name"),
+    ({"groups_claim": "my groups"}, "groups_claim = 'my groups'"),
+    ({"email_verified_claim": 1}, "email_verified_claim = 1"),
+    ({"editor_group": ["x"]}, "unknown key 'editor_group'"),
+])
+def test_invalid_group_settings_are_refused_by_name(roles, named):
+    with pytest.raises(ConfigError, match=named):
+        sign_in(VERIFIED, roles)
