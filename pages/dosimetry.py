@@ -12,7 +12,7 @@ from prrt_core.errors import InputError, PrrtError
 from prrt_core.importer import dosimetry_results
 from prrt_core.store import Store
 from prrt_core.views import dosimetry as dose_view
-from ui import database, identity, navigation, network
+from ui import database, identity, navigation, network, pacs
 from ui.text import md
 
 navigation.ensure_navigation()
@@ -29,16 +29,21 @@ SOURCE_LABELS = {"voxel": "Voxel mean (local deposition)", "organ": "Organ level
 UPLOADER = "dosimetry_upload"  # its widget key until the first release (ui/network.py)
 
 
-def _take_upload() -> None:
-    """Add the uploaded files to those taken before (same name: replaced), then release the uploads:
-    Streamlit's copy is dropped and the uploader comes back empty for more files."""
-    uploads = st.session_state.get(network.uploader_key(UPLOADER)) or []
-    taken = dict(st.session_state.get("dosimetry_files") or []) | {f.name: f.getvalue() for f in uploads}
+def _add_files(new: list[tuple[str, bytes]]) -> None:
+    """Add files (uploaded or retrieved from the PACS) to those taken before (same name: replaced)."""
+    taken = dict(st.session_state.get("dosimetry_files") or []) | dict(new)
     digest = hashlib.sha256()
     for name, content in taken.items():
         digest.update(name.encode() + len(content).to_bytes(8, "little") + hashlib.sha256(content).digest())
     st.session_state["dosimetry_files"] = list(taken.items())
     st.session_state["dosimetry_digest"] = digest.hexdigest()
+
+
+def _take_upload() -> None:
+    """Take the uploaded files, then release the uploads: Streamlit's copy is dropped and the
+    uploader comes back empty for more files."""
+    uploads = st.session_state.get(network.uploader_key(UPLOADER)) or []
+    _add_files([(f.name, f.getvalue()) for f in uploads])
     network.release(UPLOADER, uploads)
 
 
@@ -47,8 +52,12 @@ def _remove_files() -> None:
         st.session_state.pop(key, None)
 
 
-st.file_uploader("DICOM files, NIfTI label maps or a zip", accept_multiple_files=True,
-                 key=network.uploader_key(UPLOADER), on_change=_take_upload)
+if pacs.configured() and st.radio("Source", ("Upload files", "PACS (DICOMweb)"), horizontal=True,
+                                 key="dosimetry_source") == "PACS (DICOMweb)":
+    pacs.retrieve_form(_add_files)  # [prrt.pacs] in the secrets (ui/pacs.py)
+else:
+    st.file_uploader("DICOM files, NIfTI label maps or a zip", accept_multiple_files=True,
+                     key=network.uploader_key(UPLOADER), on_change=_take_upload)
 files = st.session_state.get("dosimetry_files") or []
 if files:
     names = [name for name, _ in files]

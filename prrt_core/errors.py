@@ -70,3 +70,14 @@ class ConfigError(InputError):
 class ReportError(PrrtError):
     """A document that could not be produced (the tumour-board PDF: renderer missing, failed or too
     slow); the message says what to install or do instead."""
+
+
+class PacsError(InputError):
+    """A DICOMweb request to a PACS that failed or was refused: names the server (URL without
+    credentials), the request (QIDO-RS/WADO-RS and the study/series UID) and what went wrong
+    (unreachable, timeout, HTTP 401/403 credentials refused, too large, not DICOM). Never holds
+    the PACS patient ID."""
+
+    def __init__(self, server: str, request: str, problem: str):
+        self.server, self.request, self.problem = server, request, problem
+        super().__init__(f"PACS {server}: {request}: {problem}")

@@ -49,3 +49,14 @@ def app_env(monkeypatch):
     def use(path: Path) -> None:
         monkeypatch.setenv("PRRT_DB", str(path))
     return use
+
+
+@pytest.fixture(scope="session")
+def pacs(tmp_path_factory):
+    """A real PACS (Orthanc + DICOMweb on loopback, tests/orthanc.py) holding the phantom's Lu-177
+    study and a Ga-68 study of another patient; shared by the unit and browser tiers."""
+    from tests.orthanc import load_studies, orthanc
+
+    workdir = tmp_path_factory.mktemp("orthanc")
+    with orthanc(workdir / "server") as server:
+        yield load_studies(server, workdir / "studies")

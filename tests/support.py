@@ -82,13 +82,14 @@ def toml_text(table: Mapping, prefix: str = "") -> str:
 
 
 @contextlib.contextmanager
-def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> Iterator[str]:
+def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None, script: str = SERVER) -> Iterator[str]:
     """Run ``streamlit run serve.py`` headless on a free loopback port against ``db``; yields the URL.
 
     ``secrets``: the app's secrets (e.g. ``{"auth": {...}, "prrt": {"roles": {...}}}``), written
     to a file in ``log_dir`` and passed with ``--secrets.files`` (the repository's
     ``.streamlit/secrets.toml`` is then not read); an ``[auth]`` table without ``redirect_uri``
-    gets this server's ``/oauth2callback``. Waits for ``/_stcore/health`` to answer ``ok``;
+    gets this server's ``/oauth2callback``. ``script``: serve.py (the app behind its download gate)
+    or app.py on its own. Waits for ``/_stcore/health`` to answer ``ok``;
     stops the server afterwards.
     """
     port = free_port()
@@ -102,7 +103,7 @@ def streamlit_app(db: Path, log_dir: Path, secrets: Mapping | None = None) -> It
         secrets_path = log_dir / f"secrets-{port}.toml"
         secrets_path.write_text(toml_text(secrets))
         options = ["--secrets.files", str(secrets_path)]
-    command = [sys.executable, "-m", "streamlit", "run", SERVER, "--server.headless", "true", "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options]
     url = f"http://127.0.0.1:{port}"
     with running(command, env=env, log_path=log_path, ready=lambda: answers(url), what="streamlit"):

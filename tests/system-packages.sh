@@ -5,9 +5,13 @@ set -euo pipefail
 needed=()
 command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 # WeasyPrint (the tumour-board PDF) loads Pango through cffi; Liberation Sans is the summary's font.
-for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-liberation; do
+# Orthanc with its DICOMweb plugin is the PACS of tests/orthanc.py (SPECT from a PACS, issue 14).
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-liberation orthanc orthanc-dicomweb; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || needed+=("$package")
 done
+if [ ! -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] && [[ ! " ${needed[*]} " == *" orthanc-dicomweb "* ]]; then
+  needed+=(orthanc-dicomweb)
+fi
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
 fi

@@ -1,7 +1,7 @@
 """``python -m prrt_core dicom``: dosimetry from a quantitative SPECT/CT series (or RTDOSE) and VOIs.
 
-Reads a folder, zip archive or files (any names), prints what was read and the kidney and
-tumour doses, and with ``--patient`` and ``--cycle`` writes them to that cycle of the store
+Reads a folder, zip archive or files (any names), or series retrieved from a PACS over
+DICOMweb (``--pacs``, prrt_core/cli/pacs.py), prints what was read and the kidney and tumour doses, and with ``--patient`` and ``--cycle`` writes them to that cycle of the store
 (one transaction; rows that exist for the cycle are updated). Exit codes: 0 done, 1 refused
 input (the message names the file and DICOM tag), 2 usage.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from prrt_core.cli import pacs
 from prrt_core.cli.common import command_actor, database_path, integer, number, open_store
 from prrt_core.dicom import study_dose
 from prrt_core.dosimetry import voxel
@@ -43,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         NAME, help="kidney and tumour dose from quantitative SPECT/CT DICOM (or RTDOSE) and VOIs",
         description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                   help="folder, zip archive or files: SPECT/PET time points, VOIs (SEG, RTSTRUCT, NIfTI), RTDOSE")
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                   help="folder, zip archive or files: SPECT/PET time points, VOIs (SEG, RTSTRUCT, NIfTI), RTDOSE "
+                   "(optional with --pacs)")
     p.add_argument("--voi-file", action="append", type=Path, default=[], metavar="PATH",
                    help="a VOI file or folder kept elsewhere (SEG, RTSTRUCT, NIfTI label map); repeatable")
     p.add_argument("--activity-mbq", type=number(*ACTIVITY_MBQ, " MBq"),
@@ -66,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--patient", help="pseudonymous patient id to save to (with --cycle)")
     p.add_argument("--cycle", type=integer(*CYCLE_NUMBER), help=f"cycle number to save to ({CYCLE_NUMBER[0]}-"
                    f"{CYCLE_NUMBER[1]}, with --patient)")
+    pacs.add_arguments(p)
     # SUPPRESS: a --db given before the command (main parser) is not overwritten by this default.
     p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="database file (default: $PRRT_DB or "
                    "data/prrt.sqlite)")
@@ -90,11 +93,23 @@ def run(args: argparse.Namespace) -> int:
     if (args.patient is None) != (args.cycle is None):
         print("error: give --patient and --cycle together (or neither, to only print)", file=sys.stderr)
         return 2
+    if not args.inputs and not args.pacs:
+        print("error: give INPUT files or folders, or --pacs URL", file=sys.stderr)
+        return 2
+    if not args.pacs and (args.series or args.pacs_patient_id or args.pacs_from or args.pacs_to):
+        print("error: --series, --pacs-patient-id, --from and --to need --pacs URL", file=sys.stderr)
+        return 2
     try:
         if args.patient is not None:
             open_store(args).close()  # a database that is missing or not a store: refused before the study is read
+        inputs = list(args.inputs)
+        if args.pacs:
+            retrieved = pacs.files(args)
+            if retrieved is None:  # the series were listed
+                return 0
+            inputs += retrieved
         result = study_dose.analyse(
-            args.inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
+            inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
             injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
             acquisition_duration_s=args.scan_duration_s, density_g_per_ml=args.density_g_per_ml,
             progress=_progress(getattr(args, "verbose", False)))

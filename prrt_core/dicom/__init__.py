@@ -10,6 +10,8 @@ Modules
 - ``voi``: organ names, VOIs placed on the image grid; ``voi_sources``: SEG, RTSTRUCT and NIfTI readers.
 - ``rtdose``: RTDOSE dose maps; ``identity``: one patient per upload, compared transiently.
 - ``study_dose``: dosimetry of a read study (imported on its own: it imports this package).
+- ``pacs``: SPECT/PET from a PACS over DICOMweb, search and retrieval (imported on its own: it needs
+  dicomweb-client and requests).
 """
 from prrt_core.dicom.files import Source, collect_files, read_dataset
 from prrt_core.dicom.geometry import Geometry, geometry_from_planes, resample_nearest

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from prrt_core.errors import AccessDenied
 from prrt_core.store import Store, access
 from tests.browser.test_data import fill, open_editor, type_into_cell, upload
-from tests.support import navigate, streamlit_app, visit
+from tests.support import APP, navigate, streamlit_app, visit
 from ui.media_gate import REFUSAL
 from ui.text import WORD_JOINER
 
@@ -236,3 +236,14 @@ def test_an_idle_sign_in_ends_and_its_files_with_it(oidc_provider, tmp_path, pag
         page.get_by_test_id("stSidebar").get_by_text("(editor).", exact=False).wait_for()
         expect(page.get_by_text("without activity")).to_have_count(0)
         no_exception(page)
+
+
+def test_app_py_without_the_download_gate_shows_no_page_when_sign_in_is_configured(oidc_provider, tmp_path, page):
+    secrets = {"auth": oidc_provider.auth(), "prrt": {"roles": users(oidc_provider)}}
+    with streamlit_app(tmp_path / "board.sqlite", tmp_path, secrets=secrets, script=APP) as url:
+        page.goto(url)
+        alert = page.get_by_test_id("stAlert").filter(has_text="This server was started with")
+        alert.wait_for()
+        assert "With sign-in configured, start it with streamlit run serve.py." in alert.inner_text()
+        assert page.get_by_role("button", name="Sign in").count() == 0
+        no_patient_data(page)
