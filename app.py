@@ -15,6 +15,7 @@ actor = identity.current_actor()
 network.gate(actor)  # single-user mode serves this computer only (docs/deploy.md)
 with st.sidebar:
     identity.identity_sidebar(actor)
+    identity.watch_sign_in(actor)  # an ended sign-in clears the screen without a click
 media_gate.require_gate()  # with sign-in, only behind serve.py's gate for downloads
 identity.require_sign_in(actor)  # no page, no patient data and no database opened without a role
 path = database.prepare_store(database.db_path())

@@ -6,9 +6,12 @@ is configured (docs/architecture.md, "Sign-in"). app.py refuses to serve pages o
 sign-in configured unless it runs behind this.
 """
 
+from pathlib import Path
+
 import streamlit as st
 from starlette.middleware import Middleware
 
 from ui.media_gate import SignedInMedia
 
-app = st.App("app.py", middleware=[Middleware(SignedInMedia)])
+# Beside this file whatever the working directory (uvicorn resolves a relative path against it).
+app = st.App(Path(__file__).with_name("app.py"), middleware=[Middleware(SignedInMedia)])

@@ -89,6 +89,16 @@ def ended(claims: dict, settings: SignInSettings, *, touch: bool) -> str | None:
     return None if expiry is None else limits.message(expiry)
 
 
+def sign_out() -> None:
+    """End this session's sign-in here (every tab holding it, and its download URLs), then Streamlit's."""
+    settings = sign_in_settings()
+    claims = _claims()
+    limits = session_limits(settings)
+    if claims and limits is not None:
+        CLOCK.end(claims, limits, time.time())
+    st.logout()
+
+
 def _sign_in() -> access.SignIn | None:
     """What this session's claims give under [prrt.roles]; None in single-user mode."""
     settings = sign_in_settings()
@@ -156,6 +166,33 @@ def can_write() -> bool:
     return actor is not None and actor.can_write
 
 
+# How often a signed-in page checks, without any interaction, whether its sign-in has ended, s:
+# a third of the idle time, at least 2 s and at most a minute.
+WATCH_PERIOD_RANGE_S = (2.0, 60.0)
+
+
+def _watch_period_s(limits: sessions.SessionLimits) -> float:
+    low, high = WATCH_PERIOD_RANGE_S
+    return min(high, max(low, limits.idle_minutes * 60 / 3))
+
+
+def _rerun_if_ended() -> None:
+    claims = _claims()
+    if claims and ended(claims, sign_in_settings(), touch=False) is not None:
+        st.rerun(scope="app")  # the whole page: the sign-in gate then hides the patient data
+
+
+def watch_sign_in(actor: access.Actor | None) -> None:
+    """For a signed-in user: rerun the page once the sign-in has ended (idle, too old, signed out
+    elsewhere), so an unattended screen stops showing patient data without waiting for a click.
+    A fragment that reruns on its own every :func:`_watch_period_s`; a check, not an interaction."""
+    if actor is None or actor.via != "oidc":
+        return
+    limits = session_limits(sign_in_settings())
+    if limits is not None:
+        st.fragment(_rerun_if_ended, run_every=_watch_period_s(limits))()
+
+
 def identity_sidebar(actor: access.Actor | None) -> None:
     """Who is working: single-user mode, or the signed-in user with a sign-out button."""
     if actor is not None and actor.via == "local":
@@ -163,7 +200,7 @@ def identity_sidebar(actor: access.Actor | None) -> None:
                    "in `.streamlit/secrets.toml`); changes are recorded as 'local user'.")
     elif actor is not None:
         st.caption(f"Signed in as {md(actor.name)} ({actor.role.value}).")  # claims: escaped
-        st.button("Sign out", on_click=st.logout, key="sign_out")
+        st.button("Sign out", on_click=sign_out, key="sign_out")
 
 
 def require_sign_in(actor: access.Actor | None) -> None:
@@ -183,7 +220,7 @@ def require_sign_in(actor: access.Actor | None) -> None:
         st.warning(f"{session_ended()}: sign in again to go on.")
         if st.button("Sign in again", type="primary", key="sign_in"):
             st.login()
-        st.button("Sign out", on_click=st.logout, key="sign_out")
+        st.button("Sign out", on_click=sign_out, key="sign_out")
     else:
         who = md(result.email) if _PLAIN_ADDRESS.fullmatch(result.email) else "This sign-in"
         if result.refusal is access.Refusal.NOT_LISTED:
@@ -194,5 +231,5 @@ def require_sign_in(actor: access.Actor | None) -> None:
         else:  # an invalid [prrt.roles] table (logged)
             st.error(f"{who} has no role here: `[prrt.roles]` in `.streamlit/secrets.toml` is "
                      "invalid; the administrator will find the reason in the server log.")
-        st.button("Sign out", on_click=st.logout, key="sign_out")
+        st.button("Sign out", on_click=sign_out, key="sign_out")
     st.stop()

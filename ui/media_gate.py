@@ -20,6 +20,7 @@ import logging
 import streamlit as st
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
+from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 from streamlit import config
 from streamlit.auth_util import get_cookie_with_chunks
@@ -80,7 +81,8 @@ class SignedInMedia:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(media_prefix()) and not may_open(Request(scope)):
+        if scope["type"] == "http" and get_route_path(scope).startswith(media_prefix()) \
+                and not may_open(Request(scope)):
             log.info("refused a media request without a valid sign-in")
             await PlainTextResponse(REFUSAL, status_code=403)(scope, receive, send)
             return

@@ -55,6 +55,7 @@ def ensure_navigation() -> None:
     network.gate(actor)  # single-user mode serves this computer only
     with st.sidebar:
         identity.identity_sidebar(actor)
+        identity.watch_sign_in(actor)
     media_gate.require_gate()
     identity.require_sign_in(actor)
 

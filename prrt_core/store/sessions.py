@@ -46,6 +46,7 @@ class Expiry(StrEnum):
     IDLE = "Signed out after {idle} without activity"
     MAX_AGE = "Signed out {age} after signing in (the longest a sign-in lasts here)"
     NO_ISSUE_TIME = "Signed out: the identity provider's token carries no issue time (`iat`)"
+    SIGNED_OUT = "Signed out (in this or another tab of this sign-in)"
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,18 @@ def sign_in_key(claims: Mapping[str, Any]) -> str:
 
 
 class IdleClock:
-    """Last activity of each sign-in in this process, and the sign-ins that have ended (thread-safe)."""
+    """Last activity of each sign-in in this process, and the sign-ins that have ended (thread-safe).
+
+    An ended sign-in is remembered until it would have ended by its maximum age anyway; beyond
+    ``max_tracked`` sign-ins the least recently active are forgotten first (a forgotten idle
+    sign-in starts counting again at its next interaction), never an ended one that is still
+    within its maximum age.
+    """
 
     def __init__(self, max_tracked: int = MAX_TRACKED) -> None:
         self._lock = threading.Lock()
         self._last_s: dict[str, float] = {}
-        self._ended: dict[str, Expiry] = {}
+        self._ended: dict[str, tuple[Expiry, float]] = {}  # key -> (why, when the token would expire anyway)
         self._max_tracked = max_tracked
 
     def check(self, claims: Mapping[str, Any], limits: SessionLimits, now_s: float) -> Expiry | None:
@@ -118,32 +125,44 @@ class IdleClock:
         """As :meth:`check`, and if the sign-in is still valid note an interaction at ``now_s``."""
         return self._evaluate(claims, limits, now_s, touch=True)
 
+    def end(self, claims: Mapping[str, Any], limits: SessionLimits, now_s: float) -> None:
+        """End the sign-in of ``claims`` (signed out): every session holding it is refused from now on."""
+        with self._lock:
+            self._finish(sign_in_key(claims), Expiry.SIGNED_OUT, claims, limits, now_s)
+
+    def _finish(self, key: str, why: Expiry, claims: Mapping[str, Any], limits: SessionLimits, now_s: float) -> None:
+        issued = issued_at_s(claims)
+        self._ended[key] = (why, (issued if issued is not None else now_s) + limits.max_hours * 3600)
+        self._last_s.pop(key, None)
+        self._prune(now_s)
+
     def _evaluate(self, claims: Mapping[str, Any], limits: SessionLimits, now_s: float, touch: bool) -> Expiry | None:
         key = sign_in_key(claims)
         issued = issued_at_s(claims)
         with self._lock:
-            ended = self._ended.get(key)
-            if ended is None:
-                last = self._last_s.get(key)
-                if issued is None:
-                    ended = Expiry.NO_ISSUE_TIME
-                elif now_s - issued > limits.max_hours * 3600:
-                    ended = Expiry.MAX_AGE
-                elif last is not None and now_s - last > limits.idle_minutes * 60:
-                    ended = Expiry.IDLE
+            if key in self._ended:
+                return self._ended[key][0]
+            last = self._last_s.get(key)
+            ended = None
+            if issued is None:
+                ended = Expiry.NO_ISSUE_TIME
+            elif now_s - issued > limits.max_hours * 3600:
+                ended = Expiry.MAX_AGE
+            elif last is not None and now_s - last > limits.idle_minutes * 60:
+                ended = Expiry.IDLE
             if ended is not None:
-                self._ended[key] = ended
-                self._last_s.pop(key, None)
+                self._finish(key, ended, claims, limits, now_s)
             elif touch:
                 self._last_s.pop(key, None)  # re-inserted last: the dict stays in order of activity
                 self._last_s[key] = now_s
-            self._forget_oldest()
+                self._prune(now_s)
             return ended
 
-    def _forget_oldest(self) -> None:
-        for table in (self._last_s, self._ended):
-            while len(table) > self._max_tracked:
-                del table[next(iter(table))]
+    def _prune(self, now_s: float) -> None:
+        if len(self._ended) > self._max_tracked:  # those past their maximum age are refused by it anyway
+            self._ended = {k: v for k, v in self._ended.items() if v[1] > now_s}
+        while len(self._last_s) > self._max_tracked:
+            del self._last_s[next(iter(self._last_s))]
 
 
 def signed_in_claims(cookie_value: bytes | None) -> dict:

@@ -9,11 +9,13 @@ address; a verified address in neither, and an unverified one, get no role. Down
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
 from playwright.sync_api import expect
+from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
 
 from prrt_core.errors import AccessDenied
 from prrt_core.store import Store, access
@@ -200,6 +202,52 @@ def test_a_sign_in_without_a_role_sees_why_and_no_patient_data(signed_app, page,
     no_exception(page)
 
 
+def signed_cookie(secret: str, claims: dict) -> str:
+    """A ``_streamlit_user`` cookie as Streamlit signs it after a provider's callback (its own signer)."""
+    value = json.dumps(claims | {"is_logged_in": True, "provider": "default"})
+    return "_streamlit_user=" + create_signed_value(secret, "_streamlit_user", value).decode()
+
+
+def test_the_download_gate_checks_the_role_and_age_of_a_validly_signed_cookie(signed_app, oidc_provider, page):
+    # Cookies signed with the app's cookie_secret, as if Streamlit had set them: the gate still asks
+    # for a role under [prrt.roles] and a sign-in within [prrt.session]'s limits.
+    url, secret = signed_app["url"], oidc_provider.auth()["cookie_secret"]
+    open_and_sign_in(page, url, "physicist")
+    navigate(page, "Data", "Data")
+    media_url, template = download_url(page, "Download the import template (.xlsx)")
+    now = int(time.time())
+    editor = {"iss": signed_app["issuer"], "sub": "physicist", "email": EDITOR, "email_verified": True,
+              "groups": ["prrt-editors"], "iat": now}
+    stranger = editor | {"sub": "stranger", "email": "stranger@clinic.example", "groups": ["staff"]}
+    other = page.context.browser.new_context()
+    try:
+        def status(claims: dict) -> int:
+            return other.request.get(media_url, headers={"Cookie": signed_cookie(secret, claims)}).status
+        assert status(editor | {"sub": "physicist-2"}) == 200  # a valid editor's sign-in: the file
+        assert status(stranger) == 403  # signed, but no role
+        assert status(editor | {"sub": "physicist-3", "iat": now - 12 * 3600 - 60}) == 403  # older than max_hours
+        assert status(editor | {"sub": "physicist-4", "iat": None}) == 403  # no issue time
+        assert status(editor | {"sub": "physicist-5"}) == 200
+        forged = other.request.get(media_url, headers={"Cookie": signed_cookie("another secret", editor)})
+        assert forged.status == 403
+    finally:
+        other.close()
+
+
+def test_signing_out_in_one_tab_ends_the_sign_in_in_the_others(signed_app, page):
+    url = signed_app["url"]
+    open_and_sign_in(page, url, "oncologist")
+    second = page.context.new_page()  # the same browser: the same sign-in cookie
+    visit(second, url + "/cohort", "Cohort statistics")
+    second.get_by_test_id("stSidebar").get_by_text("(viewer).", exact=False).wait_for()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="End Session").wait_for()
+    navigate_without_waiting = second.get_by_test_id("stSidebarNav").get_by_role("link", name="Home")
+    navigate_without_waiting.click()
+    second.get_by_text("Signed out (in this or another tab of this sign-in): sign in again to go on.").wait_for()
+    no_patient_data(second)
+
+
 def test_sign_out_returns_to_the_sign_in_screen(signed_app, page):
     url = signed_app["url"]
     open_and_sign_in(page, url, "oncologist")
@@ -226,7 +274,7 @@ def test_an_idle_sign_in_ends_and_its_files_with_it(oidc_provider, tmp_path, pag
         media_url, template = download_url(page, "Download the import template (.xlsx)")
         assert page.request.get(media_url).body() == template
         time.sleep(IDLE_MINUTES * 60 + 2)
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Patient review").click()
+        # No click: the page notices by itself (ui.identity.watch_sign_in, every 2 s here).
         page.get_by_text("Signed out after 6 s without activity: sign in again to go on.").wait_for()
         no_patient_data(page)
         assert page.request.get(media_url).status == 403

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 from prrt_core.store import Store
@@ -105,7 +107,8 @@ def test_a_viewer_sees_the_empty_database_without_the_button(tmp_path, app_env):
     app_env(db)
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets = AUTH
-    at.user = {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V"}
+    at.user = {"is_logged_in": True, "email": "v@clinic.example", "email_verified": True, "name": "Dr V",
+               "iat": int(time.time())}
     at.run()
     assert not at.exception
     assert at.info[0].value.endswith("an editor can also load the synthetic demo cohort.")

@@ -113,3 +113,26 @@ def test_invalid_settings_are_refused_by_name(table, named):
 ])
 def test_the_sign_in_cookie_gives_claims_only_when_signed_in(value, claims):
     assert sessions.signed_in_claims(value) == claims
+
+
+def test_signing_out_ends_the_sign_in_in_every_session_holding_it():
+    clock = IdleClock()
+    clock.touch(CLAIMS, LIMITS, T0)
+    clock.end(CLAIMS, LIMITS, T0 + 60)
+    assert clock.check(CLAIMS, LIMITS, T0 + 61) is Expiry.SIGNED_OUT  # another tab, or the media gate
+    assert clock.touch(CLAIMS, LIMITS, T0 + 62) is Expiry.SIGNED_OUT
+    assert LIMITS.message(Expiry.SIGNED_OUT) == "Signed out (in this or another tab of this sign-in)"
+
+
+def test_an_ended_sign_in_is_not_forgotten_while_its_token_could_still_be_used():
+    clock = IdleClock(max_tracked=2)
+    clock.end(CLAIMS, LIMITS, T0)
+    for n in range(5):  # more sign-ins than the clock tracks, all active
+        others = CLAIMS | {"sub": f"other-{n}"}
+        clock.touch(others, LIMITS, T0 + n)
+        clock.end(others, LIMITS, T0 + n)
+    assert clock.check(CLAIMS, LIMITS, T0 + 3600) is Expiry.SIGNED_OUT
+    # Past its maximum age it may be forgotten: the maximum age refuses it by itself.
+    assert clock.check(CLAIMS, LIMITS, T0 + 12 * 3600 + 1) is Expiry.SIGNED_OUT
+    fresh = IdleClock()
+    assert fresh.check(CLAIMS, LIMITS, T0 + 12 * 3600 + 1) is Expiry.MAX_AGE
