@@ -37,7 +37,8 @@ MAX_UNPACKED_BYTES = 1024 * MiB
 MAX_MEMBER_BYTES = 512 * MiB
 # Per-slice exports: 5 time points x (CT + PET) series x ~1,000 slices = 10,000 files; twice that.
 MAX_MEMBERS = 20_000
-# No scanner, PACS or TotalSegmentator export nests zips: a zip inside a zip is refused.
+# Zips inside the uploaded zip are not opened (no scanner, PACS or TotalSegmentator export nests its
+# images; a PACS CD's viewer may be a .jar or a zip): they are skipped and named.
 MAX_NESTING = 0
 LIMITS = archives.Limits(member_bytes=MAX_MEMBER_BYTES, members=MAX_MEMBERS, depth=MAX_NESTING)
 
@@ -59,7 +60,11 @@ def _as_dicom_error(exc: InputError) -> DicomError:
 
 def _unpacked(unpacker: archives.Unpacker, label: str, data: bytes, depth: int = 0) -> list[tuple[str, bytes]]:
     """The members of a zip archive (by its ``PK`` signature), else the file itself; a gzip stream
-    (NIfTI) is unpacked once, kept by nothing, to hold it to the bounds."""
+    (NIfTI) is unpacked once, kept by nothing, to hold it to the bounds. An archive inside an
+    archive (a PACS CD's Java viewer ``.jar``, a zipped viewer) is not opened: it is returned as a
+    file, which read_study skips and names as neither DICOM nor NIfTI."""
+    if depth > MAX_NESTING and data[:4] == archives.ZIP_MAGIC:
+        return [(label, data)]
     try:
         if data[:4] != archives.ZIP_MAGIC:
             if _is_gzip(data):
@@ -149,20 +154,29 @@ def dicom_dataset(name: str, data: bytes) -> Dataset | None:
     """Parse one file as DICOM; None when it is not DICOM by content (the caller skips and names it).
 
     Only a file that looks like DICOM (:func:`looks_like_dicom`) is parsed (with ``force=True``
-    when it has no preamble); one that then cannot be read or has no valid SOP Class UID is
-    refused (DicomError naming the file and tag): damaged or hostile DICOM is never skipped.
+    when it has no preamble). A Part 10 file (``DICM`` marker) that then cannot be read or has no
+    valid SOP Class UID is refused (DicomError naming the file and tag): damaged or hostile DICOM
+    is never skipped. A file without the marker that does not read as DICOM is not DICOM (None).
     """
     if not looks_like_dicom(data):
         return None
     has_preamble = data[128:132] == b"DICM"
+    # A Part 10 file (DICM after the preamble, or a zero preamble cut inside DICM) is DICOM for sure:
+    # damaged, it is refused. Without the marker only the first two bytes said DICOM: a file that
+    # then does not read as DICOM with a SOP Class UID is some other binary file, skipped.
+    part10 = has_preamble or (len(data) > 128 and not any(data[:128]))
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
         sop_class = sop_class_uid(ds)
     except Exception as exc:  # noqa: BLE001 - any parser failure of a file that starts as DICOM
+        if not part10:
+            return None
         raise DicomError(name, None, f"a damaged DICOM file (unreadable: {type(exc).__name__})") from None
     if not _UID.fullmatch(sop_class):
-        raise DicomError(name, "SOPClassUID", "missing or not a UID in a file that starts as DICOM"
-                         + ("" if has_preamble else " (no 'DICM' marker)") + ": damaged or truncated")
+        if not part10:
+            return None
+        raise DicomError(name, "SOPClassUID", "missing or not a UID in a file that starts as DICOM: "
+                         "damaged or truncated")
     return ds
 
 

@@ -152,13 +152,14 @@ def test_dicom_with_a_bad_element_after_its_preamble_is_refused_not_skipped(expo
 
 def test_a_dicom_file_without_preamble_is_still_read(export):
     """pydicom's rtstruct.dcm sample has no preamble (it starts with element (0008,0005)):
-    read, as before, with force; cut short it is refused, not skipped."""
+    read, as before, with force. Cut short, nothing but its first bytes says it is DICOM (a PACS
+    CD's other binary files may start alike): it is skipped and named, like any file that is not
+    DICOM; a Part 10 file (with 'DICM') cut short is refused (test above)."""
     path = Path(pydicom.data.get_testdata_file("rtstruct.dcm"))
     data = path.read_bytes()
     assert data[128:132] != b"DICM" and data[:4] == b"\x08\x00\x05\x00"
     assert dicom.read_dataset("rtstruct.dcm", data).Modality == "RTSTRUCT"
-    with pytest.raises(DicomError, match=r"^rtstruct.dcm: SOPClassUID \(0008,0016\): missing or not a UID in a file "
-                                         r"that starts as DICOM \(no 'DICM' marker\)"):
+    with pytest.raises(DicomError, match=r"1 file\(s\) not DICOM or NIfTI, skipped: rtstruct.dcm$"):
         dicom.read_study([("rtstruct.dcm", data[:60])])
 
 
@@ -191,7 +192,17 @@ def test_many_skipped_files_are_counted_after_the_first_twenty(export):
     assert len(skipped_notes) == 21 and skipped_notes[-1] == f"… and 88 more files {SKIPPED}"
 
 
-def test_the_archive_bounds_still_hold_for_a_viewer_zip_inside_the_export(export):
-    files = _files(export) | {"VIEWER/viewer.zip": _zip({"viewer.js": b"let x = 1;\n"})}
-    with pytest.raises(DicomError, match=r"export.zip.*VIEWER/viewer.zip"):
-        dicom.read_study([("export.zip", _zip(files))])
+def test_an_archive_inside_the_export_is_skipped_and_named_not_opened(export):
+    # A PACS CD's Java viewer (.jar, a zip) or a zipped viewer: skipped like any non-DICOM file.
+    files = _files(export) | {"VIEWER/viewer.zip": _zip({"viewer.js": b"let x = 1;\n"}),
+                              "VIEWER/lib/viewer.jar": _zip({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n"})}
+    study = dicom.read_study([("export.zip", _zip(files))])
+    assert {"export.zip/VIEWER/viewer.zip", "export.zip/VIEWER/lib/viewer.jar"} <= set(study.skipped)
+    assert len(study.time_points) == len(dicom.read_study(list(_files(export).items())).time_points)
+
+
+@pytest.mark.parametrize("start", [b"\x00\x02", b"\x02\x00", b"\x00\x08", b"\x08\x00"])
+def test_a_binary_file_that_merely_starts_like_dicom_without_the_marker_is_skipped(export, start):
+    files = _files(export) | {"VIEWER/blob.bin": start + bytes(range(256)) * 4}
+    study = dicom.read_study(list(files.items()))
+    assert "VIEWER/blob.bin" in study.skipped
