@@ -109,7 +109,8 @@ GA68_STUDY_UID = "1.2.826.0.1.3680043.10.1456.68"
 @dataclass(frozen=True)
 class PacsStudies:
     """A running Orthanc holding the phantom's Lu-177 study (5 NM time points and a SEG, patient
-    ``phantom.FAKE_PATIENT_ID``) and the same study as Ga-68 under ``GA68_PATIENT_ID``."""
+    ``phantom.FAKE_PATIENT_ID``) and the same study as Ga-68 under ``GA68_PATIENT_ID`` (other
+    Study, Series and SOP Instance UIDs)."""
 
     server: Orthanc
     phantom: object  # prrt_core.testing.phantom.Phantom
@@ -118,15 +119,28 @@ class PacsStudies:
 
 
 def write_ga68(folder: Path) -> list[Path]:
-    """The phantom's study rewritten as another patient's Ga-68 study (new study UID; the NM
-    files' RadionuclideHalfLife set to Ga-68's)."""
+    """The phantom's study rewritten as another patient's Ga-68 study: new Study, Series and SOP
+    Instance UIDs (pydicom.uid.generate_uid; references between the files, e.g. the SEG's to
+    its source images, follow), the NM files' RadionuclideHalfLife set to Ga-68's."""
     import pydicom
+    from pydicom.uid import generate_uid
 
     from prrt_core.testing import phantom
 
     written = phantom.write_phantom(folder)
-    for path in written.files:
-        ds = pydicom.dcmread(path)
+    datasets = [pydicom.dcmread(path) for path in written.files]
+    new_uid: dict[str, str] = {}
+    for ds in datasets:
+        for old in (str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)):
+            new_uid.setdefault(old, generate_uid())
+
+    def renew(ds, element) -> None:
+        if element.VR == "UI" and isinstance(element.value, str) and element.value in new_uid:
+            element.value = new_uid[element.value]
+
+    for path, ds in zip(written.files, datasets, strict=True):
+        ds.walk(renew)
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.PatientID = GA68_PATIENT_ID
         ds.StudyInstanceUID = GA68_STUDY_UID
         for item in ds.get("RadiopharmaceuticalInformationSequence", []):

@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from prrt_core.cli.main import main
 from prrt_core.dicom import study_dose
@@ -26,15 +27,20 @@ from prrt_core.dicom.pacs import (
     RetrievalLimits,
     checked_patient_id,
     retrieve_series,
+    search_pacs,
     search_series,
     series_table,
 )
+from prrt_core.dicom.pacs import search as search_module
 from prrt_core.dicom.pacs.search import first_of, uid_of
 from prrt_core.dosimetry.voxel import TISSUE_DENSITY_G_PER_ML
 from prrt_core.errors import ConfigError, DicomError, InputError
 from prrt_core.store import Store
 from prrt_core.testing import phantom
+from tests import support
+from tests.pages.test_sign_in import AUTH, ROLES
 from tests.support import editor, free_port
+from ui.pacs import FOUND, PATIENT_WIDGET
 
 FROM, TO = dt.date(2024, 3, 1), dt.date(2024, 3, 31)  # the phantom's injection: 2024-03-04 09:30
 PATIENT = {"patient_id": "NET-PACS", "sex": "F", "primary_site": "pancreas", "hypertension": 0, "diabetes": 0}
@@ -132,12 +138,6 @@ def test_retrieval_is_bounded(pacs, found):
         retrieve_series(settings(pacs), nm[:3], limits=RetrievalLimits(instances=2))
 
 
-def test_a_cancelled_retrieval_returns_nothing(pacs, found):
-    asked = []
-    with pytest.raises(PacsError, match="cancelled after 2 of 6 instances"):
-        retrieve_series(settings(pacs), found, cancelled=lambda: asked.append(1) or len(asked) > 2)
-
-
 @pytest.mark.parametrize(("table", "message"), [
     ({"url": "ftp://pacs.example.org/dicom-web"}, "scheme 'ftp' is not http or https"),
     ({"url": "https://admin:hunter2@pacs.example.org/dicom-web"}, "holds a user name or password"),
@@ -147,11 +147,29 @@ def test_a_cancelled_retrieval_returns_nothing(pacs, found):
     ({"url": "https://pacs.example.org", "username": "u"}, "username and password together"),
     ({"url": "https://pacs.example.org", "timeout_s": float("nan")}, "timeout_s: nan must be 1-600 s"),
     ({"url": "https://pacs.example.org", "proxy": "x"}, "unknown key"),
+    # the patient ID and the credentials would cross the network in clear
+    ({"url": "http://pacs.example.org/dicom-web"}, "plain http to a host that is not loopback"),
+    ({"url": "http://10.1.2.3:8042/dicom-web"}, "plain http to a host that is not loopback"),
+    ({"url": "http://pacs.example.org/dicom-web", "allow_http": "yes"}, "allow_http: 'yes' is not true or false"),
 ])
 def test_settings_are_checked(table, message):
     with pytest.raises(ConfigError, match=message) as refused:
         PacsSettings.from_mapping(table)
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8042/dicom-web", "http://127.8.9.10/dicom-web",
+                                 "http://[::1]:8042/dicom-web", "http://localhost/dicom-web", "https://pacs.example.org"])
+def test_plain_http_only_to_loopback(url):
+    assert PacsSettings.from_mapping({"url": url}).url == url
+
+
+def test_plain_http_elsewhere_when_allowed():
+    table = {"url": "http://pacs.example.org/dicom-web", "allow_http": True}
+    assert PacsSettings.from_mapping(table).server == "http://pacs.example.org/dicom-web"
+    assert PacsSettings.from_environment(table["url"], environ={}, allow_http=True).url == table["url"]
+    with pytest.raises(ConfigError, match=r"--pacs url .*plain http"):
+        PacsSettings.from_environment(table["url"], environ={})
 
 
 @pytest.mark.parametrize("value", ["", "  ", "SECRET*", "SEC?RET", "A\\B", "x" * 65, "A\nB"])
@@ -208,7 +226,9 @@ def test_cli_refusals_exit_1_and_store_nothing(pacs, tmp_path, capsys, monkeypat
 # --- a hostile DICOMweb server: a real HTTP server on loopback whose answers are malformed ----------
 class Hostile(http.server.BaseHTTPRequestHandler):
     """Answers QIDO-RS/WADO-RS requests as ``self.server.mode`` says: 'garbage' (wrong types, another
-    patient's study, huge texts), 'huge' (a 17 MiB answer), 'slow' (3 s before answering)."""
+    patient's study, a study without PatientID, huge texts), 'huge' (a 17 MiB answer), 'slow' (3 s
+    before answering), 'drip' (headers at once, then one byte of the body every 0.3 s), 'many'
+    (``self.server.studies`` studies of the patient, the first with ``self.server.series`` NM series)."""
 
     STUDY, SERIES, SOP = "1.2.4", "1.2.4.1", "1.2.4.1.1"
 
@@ -226,6 +246,20 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         mode, path = self.server.mode, self.path.split("?")[0].removeprefix("/dicom-web")
         if mode == "slow":
             time.sleep(3)
+        if mode == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(1000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            return
+        if mode == "many":
+            self._many(path)
+            return
         if mode == "huge":
             self.send_response(200)
             self.send_header("Content-Type", "application/dicom+json")
@@ -237,6 +271,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         if path == "/studies":
             self._send(json.dumps([
                 {"0020000D": {"Value": ["1.2.3"]}, "00100020": {"Value": ["SOMEONE-ELSE"]}},  # another patient
+                {"0020000D": {"Value": ["1.2.5"]}, "00080020": {"Value": ["20240305"]}},  # whose? (no 00100020)
                 {"0020000D": {"Value": [self.STUDY]}, "00100020": {"Value": [phantom.FAKE_PATIENT_ID]},
                  "00080020": {"Value": [20240304]}},
                 {"0020000D": {"Value": [{"nested": 1}]}}, "not an object"]).encode())
@@ -259,6 +294,23 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         else:
             self.send_error(404)
 
+    def _many(self, path: str) -> None:
+        first = f"{self.STUDY}.0"
+        if path == "/studies":
+            self._send(json.dumps([{"0020000D": {"Value": [f"{self.STUDY}.{i}"]}, "00100020": {
+                "Value": [phantom.FAKE_PATIENT_ID]}} for i in range(self.server.studies)]).encode())
+        elif path == f"/studies/{first}/series":
+            self._send(json.dumps([{"0020000E": {"Value": [f"{first}.{i}"]}, "00080060": {"Value": ["NM"]}}
+                                   for i in range(self.server.series)]).encode())
+        elif path.startswith(f"/studies/{first}/series/") and path.endswith("/instances"):
+            self._send(json.dumps([{"00080018": {"Value": [self.SOP]}}]).encode())
+        elif path.endswith("/metadata"):
+            self._send(json.dumps([{"00540016": {"Value": [{"00181078": {"Value": ["20240304093000"]}}]}}]).encode())
+        elif path.startswith("/studies/") and path.endswith("/series"):
+            self._send(b"[]")
+        else:
+            self.send_error(404)
+
 
 @pytest.fixture
 def hostile():
@@ -278,8 +330,14 @@ def hostile_settings(server, timeout_s: float = 10) -> PacsSettings:
 
 
 def test_hostile_answers_are_bounded_escaped_or_dropped(hostile):
-    found = search_series(hostile_settings(hostile), phantom.FAKE_PATIENT_ID, FROM, TO)
-    assert [s.series_instance_uid for s in found] == [Hostile.SERIES]  # CT, bad UIDs, other patient: dropped
+    result = search_pacs(hostile_settings(hostile), phantom.FAKE_PATIENT_ID, FROM, TO)
+    found = list(result.series)
+    # CT, bad UIDs, another patient's study and one whose answer lacks the PatientID: dropped
+    # (had study 1.2.5 been kept, its series request would have failed with HTTP 404)
+    assert [s.series_instance_uid for s in found] == [Hostile.SERIES] and result.study_count == 1
+    assert result.notes == ("4 answer(s) without a valid Study Instance UID dropped",  # 2 each to NM and PT
+                            "1 study(ies) without the PatientID (whose study it is was not confirmed) dropped",
+                            "1 study(ies) of another PatientID dropped")
     series = found[0]
     assert len(series.description) == 64 and "\x00" not in series.description and "\n" not in series.description
     assert series.instance_count is None and series.study_date is None and series.series_datetime is None
@@ -303,6 +361,41 @@ def test_a_slow_server_times_out(hostile):
     assert time.monotonic() - started < 2.9
 
 
+def test_a_dripping_server_is_cut_at_the_time_limit(hostile):
+    # Each read gets a byte within the 1 s time-out; the request's limit (10 x 1 s, and the
+    # search's 10 x 1 s) is enforced by closing the connection, not between bytes.
+    hostile.mode = "drip"
+    started = time.monotonic()
+    with pytest.raises(PacsError, match=r"QIDO-RS studies with NM .*: answer too slow: the search was not complete "
+                                        r"after its limit of 10 s"):
+        search_series(hostile_settings(hostile, timeout_s=1), phantom.FAKE_PATIENT_ID, FROM, TO)
+    assert 9.5 < time.monotonic() - started < 13
+
+
+def test_a_search_is_bounded_in_studies_and_metadata_requests(hostile, monkeypatch):
+    hostile.mode, hostile.studies, hostile.series = "many", 101, 0
+    with pytest.raises(PacsError, match=r"more than 100 studies with NM or PT .*narrow the study dates"):
+        search_pacs(hostile_settings(hostile), phantom.FAKE_PATIENT_ID, FROM, TO)
+    monkeypatch.setattr(search_module, "MAX_TIME_POINT_SERIES", 3)
+    hostile.studies, hostile.series = 2, 5
+    result = search_pacs(hostile_settings(hostile), phantom.FAKE_PATIENT_ID, FROM, TO)
+    assert len(result.series) == 5 and result.study_count == 2
+    assert sum(s.injection_datetime is not None for s in result.series) == 3
+    assert [s.note for s in result.series if s.injection_datetime is None] == [
+        "times not read (more than 3 NM/PT series)"] * 2
+    assert result.notes == ("2 of 5 NM/PT series listed without their times: metadata is read for the first 3 "
+                            "only; narrow the study dates",)
+
+
+def test_cli_refuses_a_patient_id_argument(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["dicom", "--pacs", "https://pacs.example.org/dicom-web", "--pacs-patient-id", "SECRET-4711",
+              "--from", "2024-03-01"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "SECRET-4711" not in err
+    assert "--pacs-patient-id: takes only '-'" in err and "shell's history" in err and " ps " in err
+
+
 def test_cli_reads_the_patient_id_from_standard_input_and_refuses_an_unknown_series(pacs, capsys, monkeypatch):
     monkeypatch.setenv("PRRT_PACS_USER", pacs.server.username)
     monkeypatch.setenv("PRRT_PACS_PASSWORD", pacs.server.password)
@@ -317,3 +410,39 @@ def test_cli_reads_the_patient_id_from_standard_input_and_refuses_an_unknown_ser
     err = capsys.readouterr().err
     assert "--series 1.2.3.4: not among the 6 series found" in err and pacs.ga68_patient_id not in err
     assert main(["dicom", "--series", "1.2.3.4"]) == 2  # --series without --pacs
+
+
+# --- the page (AppTest, signed in as in tests/pages/test_sign_in.py) -----------------------------
+def open_pacs_source(pacs, user: dict) -> AppTest:
+    secrets = {"auth": AUTH, "prrt": {"roles": ROLES, "pacs": pacs.server.pacs_table()}}
+    at = support.open_page("pages/dosimetry.py", secrets=secrets,
+                           user={"is_logged_in": True, "email_verified": True} | user)
+    at.radio(key="dosimetry_source").set_value("PACS (DICOMweb)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_viewer_cannot_search_the_pacs(pacs, fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_pacs_source(pacs, {"email": "v@clinic.example", "name": "Dr V"})
+    assert "Retrieval from the PACS is for editors." in [i.value for i in at.info]
+    assert not any(w.label == "PACS patient ID" for w in at.text_input) and PATIENT_WIDGET not in at.session_state
+    assert not any(b.label == "Search the PACS" for b in at.button)
+
+
+def test_an_editors_search_is_logged_and_keeps_no_patient_id(pacs, fresh_demo_db, app_env, caplog):
+    caplog.set_level(logging.INFO, logger="ui.pacs")
+    app_env(fresh_demo_db)
+    at = open_pacs_source(pacs, {"email": "e@clinic.example", "name": "Dr E"})
+    at.text_input(key=PATIENT_WIDGET).input(pacs.lu177_patient_id)
+    at.date_input(key="pacs_from").set_value(FROM)
+    at.date_input(key="pacs_to").set_value(TO)
+    next(b for b in at.button if b.label == "Search the PACS").click().run()  # a form: sent on submit
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert len(at.session_state[FOUND].series) == 6 and at.session_state[PATIENT_WIDGET] == ""
+    assert pacs.lu177_patient_id not in repr(at.session_state.to_dict())  # no other key holds it
+    assert at.text_input(key=PATIENT_WIDGET).value == ""
+    logged = [r.getMessage() for r in caplog.records if r.name == "ui.pacs"]
+    assert logged == ["PACS search by Dr E <e@clinic.example> on " + pacs.server.dicomweb_url
+                      + ", study dates 2024-03-01 to 2024-03-31: 1 studies, 6 series"]
+    assert pacs.lu177_patient_id not in caplog.text

@@ -2,8 +2,9 @@
 answers bounded in bytes and time as they are read, and every failure as a PacsError.
 
 Answers are hostile until checked: a response hook wraps the body's stream so that reading
-stops (and the request fails) once the request's byte limit or time limit is passed, whatever
-Content-Length says. Redirects are refused (the configured URL is the only address asked).
+stops (and the request fails) once the request's byte limit is passed, whatever Content-Length
+says; a timer per request closes its connection when its time limit is passed, so that a server
+dripping bytes cannot hold a read open (each read alone would not time out). Redirects are refused (the configured URL is the only address asked).
 Query URLs carry the PACS patient ID: a log filter on the HTTP libraries' loggers removes it
 from their debug messages, and errors are re-raised without the library's message (which
 quotes the URL) and without chaining.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -71,24 +73,58 @@ class _TooLarge(Exception):
 
 
 class _TooSlow(Exception):
-    def __init__(self, limit_s: float):
-        self.limit_s = limit_s
+    pass
+
+
+class _Request:
+    """One request's bounds and the responses it opened; ``expire`` (the request's timer) closes
+    them so that a read blocked on a dripping server fails at once."""
+
+    def __init__(self, limit_bytes: int, limit_s: float):
+        self.limit_bytes, self.limit_s = limit_bytes, limit_s
+        self.deadline = time.monotonic() + limit_s
+        self.expired = False
+        self.responses: list[requests.Response] = []
+        self.lock = threading.Lock()
+
+    def opened(self, response: requests.Response) -> None:
+        with self.lock:
+            self.responses.append(response)
+            expired = self.expired
+        if expired:  # the timer fired while the headers were read
+            _close(response)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            responses = list(self.responses)
+        for response in responses:
+            _close(response)
+
+
+def _close(response: requests.Response) -> None:
+    """Shut a response's socket down from another thread (urllib3's HTTPResponse.shutdown): a
+    read blocked on it returns at once and the reader fails. Not closed here: closing waits for
+    the reader's buffer lock. Errors are ignored: the reader reports the expired request."""
+    with contextlib.suppress(Exception):
+        response.raw.shutdown()
 
 
 class _BoundedBody:
-    """A response body (urllib3's raw stream) that counts decoded bytes and time as it is read."""
+    """A response body (urllib3's raw stream) that counts decoded bytes as it is read and stops
+    once its request expired (the timer in :meth:`PacsClient.request` enforces the time)."""
 
-    def __init__(self, raw, limit_bytes: int, deadline: float, limit_s: float):
-        self._raw, self._limit, self._deadline, self._limit_s = raw, limit_bytes, deadline, limit_s
+    def __init__(self, raw, bounds: _Request):
+        self._raw, self._bounds = raw, bounds
 
     def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
         count = 0
         for chunk in self._raw.stream(amt, decode_content=decode_content):
             count += len(chunk)
-            if count > self._limit:
-                raise _TooLarge(self._limit)
-            if time.monotonic() > self._deadline:
-                raise _TooSlow(self._limit_s)
+            if count > self._bounds.limit_bytes:
+                raise _TooLarge(self._bounds.limit_bytes)
+            if self._bounds.expired or time.monotonic() > self._bounds.deadline:
+                raise _TooSlow()
             yield chunk
 
     def __getattr__(self, name: str):
@@ -96,11 +132,16 @@ class _BoundedBody:
 
 
 class PacsClient:
-    """A DICOMweb client for ``settings`` whose requests go through :meth:`request`."""
+    """A DICOMweb client for ``settings`` whose requests go through :meth:`request`.
 
-    def __init__(self, settings: PacsSettings):
+    ``total_s``: the time all requests of this client may take together (e.g. one search), s;
+    None: each request is bounded on its own only."""
+
+    def __init__(self, settings: PacsSettings, total_s: float | None = None, job: str = "search"):
         self.settings = settings
-        self._limit_bytes, self._limit_s, self._deadline = MAX_JSON_BYTES, 0.0, 0.0
+        self._current: _Request | None = None
+        self._total_s, self._job = total_s, job
+        self._ends_at = None if total_s is None else time.monotonic() + total_s
         session = requests.Session()
         session.max_redirects = 0
         if settings.token:
@@ -113,7 +154,9 @@ class PacsClient:
         self.web.set_http_retry_params(retry=False)  # a refused or slow server is reported, not hammered
 
     def _bound(self, response: requests.Response, *args, **kwargs) -> requests.Response:
-        response.raw = _BoundedBody(response.raw, self._limit_bytes, self._deadline, self._limit_s)
+        bounds = self._current or _Request(MAX_JSON_BYTES, TOTAL_TIME_FACTOR * self.settings.timeout_s)
+        response.raw = _BoundedBody(response.raw, bounds)
+        bounds.opened(response)
         return response
 
     def close(self) -> None:
@@ -127,35 +170,63 @@ class PacsClient:
 
     @contextlib.contextmanager
     def request(self, what: str, limit_bytes: int = MAX_JSON_BYTES) -> Iterator[None]:
-        """Run one client call: its answer bounded to ``limit_bytes`` and TOTAL_TIME_FACTOR time-outs;
-        any failure raised as PacsError naming the server, ``what`` (e.g. 'QIDO-RS series of study
-        1.2.3') and the problem."""
+        """Run one client call: its answer bounded to ``limit_bytes`` and to TOTAL_TIME_FACTOR
+        time-outs (less when the client's ``total_s`` ends sooner), enforced by a timer that closes
+        the connection; any failure raised as PacsError naming the server, ``what`` (e.g. 'QIDO-RS
+        series of study 1.2.3') and the problem."""
         server, timeout_s = self.settings.server, self.settings.timeout_s
-        self._limit_bytes, self._limit_s = int(limit_bytes), TOTAL_TIME_FACTOR * timeout_s
-        self._deadline = time.monotonic() + self._limit_s
+        limit_s, too_slow = TOTAL_TIME_FACTOR * timeout_s, None
+        if self._ends_at is not None:
+            left_s = self._ends_at - time.monotonic()
+            if left_s <= 0:
+                raise PacsError(server, what, f"not asked: the {self._job} passed its limit of {self._total_s:g} s")
+            if left_s < limit_s:
+                limit_s = left_s
+                too_slow = f"answer too slow: the {self._job} was not complete after its limit of {self._total_s:g} s"
+        too_slow = too_slow or f"answer too slow: not complete after {limit_s:g} s"
+        bounds = _Request(int(limit_bytes), limit_s)
+        timer = threading.Timer(limit_s, bounds.expire)
+        timer.daemon = True
+        self._current = bounds
+        timer.start()
         try:
             yield
         except PacsError:
             raise
-        except _TooLarge as exc:
-            raise PacsError(server, what, f"answer too large: more than {mb(exc.limit_bytes)}") from None
-        except _TooSlow as exc:
-            raise PacsError(server, what, f"answer too slow: not complete after {exc.limit_s:g} s") from None
-        except requests.HTTPError as exc:
-            raise PacsError(server, what, _http_problem(exc.response)) from None
-        except requests.JSONDecodeError as exc:
-            raise PacsError(server, what, f"the answer is not valid DICOMweb ({type(exc).__name__})") from None
-        except requests.TooManyRedirects:
-            raise PacsError(server, what, "redirected to another address; configure the final URL") from None
-        except requests.Timeout:
-            raise PacsError(server, what, f"timeout: no answer within {timeout_s:g} s") from None
-        except requests.ConnectionError:
-            raise PacsError(server, what, "unreachable (connection refused, failed or broken)") from None
-        except requests.RequestException as exc:
-            raise PacsError(server, what, f"request failed ({type(exc).__name__})") from None
-        except (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError) as exc:
-            # dicomweb-client and pydicom decoding an answer that is not DICOM JSON or DICOM
-            raise PacsError(server, what, f"the answer is not valid DICOMweb ({type(exc).__name__})") from None
+        except Exception as exc:
+            if bounds.expired or isinstance(exc, _TooSlow):  # whatever the closed connection raised
+                raise PacsError(server, what, too_slow) from None
+            problem = _problem(exc, timeout_s)
+            if problem is None:
+                raise
+            raise PacsError(server, what, problem) from None
+        finally:
+            timer.cancel()
+            self._current = None
+        if bounds.expired:  # the answer ended when its connection was closed
+            raise PacsError(server, what, too_slow)
+
+
+def _problem(exc: Exception, timeout_s: float) -> str | None:
+    """What a failed request means for the user; None for an exception that is not about the answer."""
+    if isinstance(exc, _TooLarge):
+        return f"answer too large: more than {mb(exc.limit_bytes)}"
+    if isinstance(exc, requests.HTTPError):
+        return _http_problem(exc.response)
+    if isinstance(exc, requests.JSONDecodeError):
+        return f"the answer is not valid DICOMweb ({type(exc).__name__})"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "redirected to another address; configure the final URL"
+    if isinstance(exc, requests.Timeout):
+        return f"timeout: no answer within {timeout_s:g} s"
+    if isinstance(exc, requests.ConnectionError):
+        return "unreachable (connection refused, failed or broken)"
+    if isinstance(exc, requests.RequestException):
+        return f"request failed ({type(exc).__name__})"
+    if isinstance(exc, (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError)):
+        # dicomweb-client and pydicom decoding an answer that is not DICOM JSON or DICOM
+        return f"the answer is not valid DICOMweb ({type(exc).__name__})"
+    return None
 
 
 def _http_problem(response: requests.Response | None) -> str:

@@ -82,17 +82,15 @@ def _as_bytes(client: PacsClient, what: str, dataset: pydicom.Dataset, series_ui
 
 
 def retrieve_series(settings: PacsSettings, series: Sequence[PacsSeries], progress: Progress | None = None,
-                    cancelled: Callable[[], bool] | None = None,
                     limits: RetrievalLimits = RetrievalLimits()) -> list[tuple[str, bytes]]:
     """Every instance of ``series`` by WADO-RS, as ``(name, bytes)`` DICOM files named
     ``pacs/<modality>/<Series Instance UID>/<SOP Instance UID>.dcm``.
 
-    ``progress(fraction, message)`` is called before each instance; ``cancelled()`` is asked
-    between instances, and a True stops the retrieval (PacsError "cancelled", nothing returned).
+    ``progress(fraction, message)`` is called before each instance (the page's Cancel stops the
+    run there: Streamlit ends a stopped run at its next st call; the command line has Ctrl-C).
     PacsError names the server, the request and the series on a failure or a passed bound.
     """
     report = progress or (lambda fraction, message: None)
-    stop = cancelled or (lambda: False)
     files: list[tuple[str, bytes]] = []
     total_bytes = 0
     with PacsClient(settings) as client:
@@ -102,9 +100,6 @@ def retrieve_series(settings: PacsSettings, series: Sequence[PacsSeries], progre
             planned += [(s, sop) for sop in _instances(client, s, limits.instances - len(planned), limits.instances)]
         for i, (s, sop) in enumerate(planned):
             what = f"WADO-RS instance {i + 1} of {len(planned)} of series {s.series_instance_uid}"
-            if stop():
-                raise PacsError(settings.server, what, f"cancelled after {i} of {len(planned)} instances; "
-                                "nothing was kept")
             report(i / len(planned), f"Retrieving {s.modality} {s.description or 'series'}: instance {i + 1} of "
                    f"{len(planned)}")
             room = limits.total_bytes - total_bytes
@@ -119,6 +114,6 @@ def retrieve_series(settings: PacsSettings, series: Sequence[PacsSeries], progre
                                 f"(per instance {mb(limits.instance_bytes)}, in all {mb(limits.total_bytes)})")
             files.append((f"pacs/{s.modality}/{s.series_instance_uid}/{sop}.dcm", data))
     report(1.0, f"Retrieved {len(files)} instance(s), {mb(total_bytes)}")
-    logger.info("PACS %s: retrieved %d instance(s) of %d series, %d bytes", settings.server, len(files),
+    logger.debug("PACS %s: retrieved %d instance(s) of %d series, %d bytes", settings.server, len(files),
                 len(series), total_bytes)
     return files

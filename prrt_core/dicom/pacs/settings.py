@@ -7,6 +7,7 @@ messages name.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -33,7 +34,9 @@ ENV_TOKEN, ENV_USER, ENV_PASSWORD = "PRRT_PACS_TOKEN", "PRRT_PACS_USER", "PRRT_P
 class PacsSettings:
     """A DICOMweb server (the base URL of its QIDO-RS/WADO-RS services, e.g.
     ``https://pacs.example.org/dicom-web``), a bearer token or a user name and password, and
-    the time-out in seconds. ``where`` names the configuration in messages."""
+    the time-out in seconds. ``where`` names the configuration in messages. Plain ``http://`` only
+    to a loopback host (127.0.0.0/8, ::1, localhost) or with ``allow_http`` (the patient ID and
+    the credentials would cross the network in clear)."""
 
     url: str
     token: str | None = field(default=None, repr=False)
@@ -41,6 +44,7 @@ class PacsSettings:
     password: str | None = field(default=None, repr=False)
     timeout_s: float = DEFAULT_TIMEOUT_S
     where: str = "[prrt.pacs]"
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.strip():
@@ -63,6 +67,11 @@ class PacsSettings:
                 parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
             except ValueError:
                 problem = "has an invalid port"
+        if not isinstance(self.allow_http, bool):
+            raise ConfigError(f"{self.where} allow_http: {self.allow_http!r} is not true or false")
+        if not problem and parts.scheme == "http" and not self.allow_http and not is_loopback(parts.hostname):
+            problem = ("plain http to a host that is not loopback would send the patient ID and the credentials "
+                       "in clear: use https (or set allow_http = true, e.g. inside a closed network)")
         if problem:
             raise ConfigError(f"{self.where} url {self.server!r}: {problem}")
         if self.token is not None and (self.username is not None or self.password is not None):
@@ -103,24 +112,38 @@ class PacsSettings:
     @classmethod
     def from_mapping(cls, table: Mapping, where: str = "[prrt.pacs]") -> PacsSettings:
         """Settings from a configuration table (``url``; ``token`` or ``username`` + ``password``;
-        optional ``timeout_s``); ConfigError naming ``where`` and the key for anything else."""
+        optional ``timeout_s`` and ``allow_http``); ConfigError naming ``where`` and the key for anything else."""
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: must be a table")
-        known = {"url", "token", "username", "password", "timeout_s"}
+        known = {"url", "token", "username", "password", "timeout_s", "allow_http"}
         unknown = sorted(str(k) for k in table if k not in known)
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
         return cls(url=table.get("url"), token=table.get("token"), username=table.get("username"),
-                   password=table.get("password"), timeout_s=table.get("timeout_s", DEFAULT_TIMEOUT_S), where=where)
+                   password=table.get("password"), timeout_s=table.get("timeout_s", DEFAULT_TIMEOUT_S), where=where,
+                   allow_http=table.get("allow_http", False))
 
     @classmethod
     def from_environment(cls, url: str, environ: Mapping[str, str] | None = None,
-                         timeout_s: float = DEFAULT_TIMEOUT_S) -> PacsSettings:
+                         timeout_s: float = DEFAULT_TIMEOUT_S, allow_http: bool = False) -> PacsSettings:
         """Settings for the command line: ``url`` with a token from PRRT_PACS_TOKEN, or a user and
         password from PRRT_PACS_USER and PRRT_PACS_PASSWORD (none when neither is set)."""
         env = os.environ if environ is None else environ
         return cls(url=url, token=env.get(ENV_TOKEN) or None, username=env.get(ENV_USER) or None,
-                   password=env.get(ENV_PASSWORD) or None, timeout_s=timeout_s, where="--pacs")
+                   password=env.get(ENV_PASSWORD) or None, timeout_s=timeout_s, where="--pacs",
+                   allow_http=allow_http)
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this computer: localhost, 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def checked_patient_id(pacs_patient_id: str) -> str:
