@@ -1,4 +1,4 @@
-"""Run every benchmarks/bench_*.py and print one table: `python -m benchmarks.run [--quick]`.
+"""Run every benchmarks/bench_*.py and print one table: `python -m benchmarks.run [--quick] [--only NAME]`.
 
 Each module exposes run(quick: bool) -> list[dict] with keys name, median_s, peak_mb,
 target, ratio (or None), note, and optionally met (bool or None).
@@ -63,6 +63,7 @@ def _table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller loop subsets")
+    parser.add_argument("--only", metavar="NAME", help="run only benchmarks/bench_NAME.py (e.g. dvk)")
     args = parser.parse_args(argv)
     # Page benchmarks call cached page code outside a server: Streamlit's bare-mode
     # warnings ("missing ScriptRunContext") would bury the table.
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     rows: list[dict] = []
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
-        if info.name.startswith("bench_"):
+        if info.name.startswith("bench_") and args.only in (None, info.name.removeprefix("bench_")):
             module = importlib.import_module(f"benchmarks.{info.name}")
             rows.extend(module.run(args.quick))
     print(machine_line())

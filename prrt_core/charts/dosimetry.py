@@ -12,6 +12,10 @@ import pandas as pd
 from prrt_core.dicom.study_dose import VoxelDosimetry
 
 MAX_SLICE_PIXELS = 128  # a slice view is subsampled to at most this many voxels per side
+SLICE_SIZE_PX = 440  # a slice view's plot area: two side by side fit a wide layout, a VOI can be judged
+SLICE_KINDS = {"activity": ("SPECT activity", "Activity (kBq/mL)"),
+               "dose": ("Absorbed dose (local deposition)", "Absorbed dose (Gy)"),
+               "dose_dvk": ("Absorbed dose (DVK convolution)", "Absorbed dose (Gy)")}
 OUTLINE_COLOURS = ["#00e5ff", "#76ff03", "#ffffff", "#ff4081", "#2979ff", "#ffea00"]  # visible on 'inferno'
 
 
@@ -38,7 +42,8 @@ def dvh_chart(result: VoxelDosimetry) -> alt.Chart:
     if result.dvh.empty:
         raise ValueError("no dose map: no dose-volume histogram to show")
     several = result.dvh["source"].nunique() > 1
-    dash = (alt.StrokeDash("source:N", title="Dose map", legend=alt.Legend(orient="bottom", direction="vertical"))
+    subtitle = "dash: dose map (see legend)" if several else str(result.dvh["source"].iloc[0])
+    dash = (alt.StrokeDash("source:N", title="Dose map", legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0))
             if several else alt.StrokeDash())
     return alt.Chart(result.dvh).mark_line().encode(
         x=alt.X("dose_gy:Q", title="Absorbed dose (Gy)"),
@@ -48,7 +53,8 @@ def dvh_chart(result: VoxelDosimetry) -> alt.Chart:
         tooltip=[alt.Tooltip("voi:N", title="VOI"), alt.Tooltip("source:N", title="Dose map"),
                  alt.Tooltip("dose_gy:Q", title="Dose (Gy)", format=".2f"),
                  alt.Tooltip("volume_pct:Q", title="Volume (%)", format=".1f")],
-    ).properties(title="Dose-volume histograms", height=380).configure_legend(orient="bottom", columns=2)
+    ).properties(title=alt.TitleParams("Dose-volume histograms", subtitle=subtitle, anchor="start", limit=0),
+                 height=380).configure_legend(orient="bottom", columns=2).configure_axis(titleLimit=0)
 
 
 def centre_slice(result: VoxelDosimetry, voi: str) -> int:
@@ -64,14 +70,19 @@ def _outline(mask2d: np.ndarray) -> np.ndarray:
 
 
 def slice_frame(result: VoxelDosimetry, kind: str, slice_index: int, time_index: int = 0) -> pd.DataFrame:
-    """Long table of one axial slice: row_mm, col_mm, value (kBq/mL or Gy), subsampled for display."""
+    """Long table of one axial slice: row_mm, col_mm, value (kBq/mL or Gy), subsampled for display.
+
+    kind: 'activity' (at time_index), 'dose' (local deposition) or 'dose_dvk' (DVK convolution).
+    """
     if kind == "activity":
-        volume = result.study.time_points[time_index].activity_bq_per_ml
+        volume = result.study.time_points[time_index].activity_bq_per_ml if result.study.time_points else None
         factor = 1.0e-3  # Bq/mL -> kBq/mL
     elif kind == "dose":
         volume, factor = result.dose_gy, 1.0
+    elif kind == "dose_dvk":
+        volume, factor = result.dose_dvk_gy, 1.0
     else:
-        raise ValueError(f"kind must be 'activity' or 'dose', got {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(SLICE_KINDS)}, got {kind!r}")
     if volume is None:
         raise ValueError("no SPECT time series: no slice to show")
     if not 0 <= slice_index < volume.shape[0]:
@@ -86,7 +97,8 @@ def slice_frame(result: VoxelDosimetry, kind: str, slice_index: int, time_index:
 
 
 def slice_chart(result: VoxelDosimetry, kind: str, slice_index: int, time_index: int = 0) -> alt.LayerChart:
-    """Heatmap of one axial slice (activity in kBq/mL at one time point, or dose in Gy) with VOI outlines.
+    """Heatmap of one axial slice (activity in kBq/mL at one time point, or an LDM or DVK dose in Gy) with
+    VOI outlines, SLICE_SIZE_PX square.
 
     Columns increase towards the patient's left for the usual axial orientation, so the
     patient's left is on the right of the image (radiological convention).
@@ -94,13 +106,13 @@ def slice_chart(result: VoxelDosimetry, kind: str, slice_index: int, time_index:
     frame = slice_frame(result, kind, slice_index, time_index)
     step_mm = float(frame["size_mm"].iloc[0])
     frame = frame.assign(col2=frame["col_mm"] + step_mm, row2=frame["row_mm"] + step_mm)
-    legend = "Activity (kBq/mL)" if kind == "activity" else "Absorbed dose (Gy)"
+    title, legend = SLICE_KINDS[kind]
     x = alt.X("col_mm:Q", title="Column position in slice (mm)", scale=alt.Scale(nice=False))
     y = alt.Y("row_mm:Q", title="Row position in slice (mm)", scale=alt.Scale(reverse=True, nice=False))
     heat = alt.Chart(frame).mark_rect(strokeWidth=0).encode(
         x=x, x2="col2:Q", y=y, y2="row2:Q",
         color=alt.Color("value:Q", title=legend, scale=alt.Scale(scheme="inferno"),
-                        legend=alt.Legend(orient="bottom", gradientLength=160)),
+                        legend=alt.Legend(orient="bottom", gradientLength=240)),
         tooltip=[alt.Tooltip("value:Q", title=legend, format=".3g")])
     spacing = result.study.geometry.spacing_mm
     outlines = []
@@ -115,7 +127,7 @@ def slice_chart(result: VoxelDosimetry, kind: str, slice_index: int, time_index:
         color=alt.Color("voi:N", title="VOI outline", scale=alt.Scale(range=OUTLINE_COLOURS),
                         legend=alt.Legend(orient="bottom", direction="vertical")),
         tooltip=[alt.Tooltip("voi:N", title="VOI")])
-    title = "SPECT activity" if kind == "activity" else "Absorbed dose (local deposition)"
     return (heat + line).resolve_scale(color="independent").properties(
-        title=f"{title}, slice {slice_index + 1}", width=280, height=280,
+        title=alt.TitleParams(f"{title}, slice {slice_index + 1}", anchor="start", limit=0),
+        width=SLICE_SIZE_PX, height=SLICE_SIZE_PX,
         autosize=alt.AutoSizeParams(type="pad")).configure_axis(grid=False)

@@ -2,8 +2,11 @@
 
 Reads a folder, zip archive or files (any names), or series retrieved from a PACS over
 DICOMweb (``--pacs``, prrt_core/cli/pacs.py), prints what was read and the kidney and tumour doses, and with ``--patient`` and ``--cycle`` writes them to that cycle of the store
-(one transaction; rows that exist for the cycle are updated). Exit codes: 0 done, 1 refused
-input (the message names the file and DICOM tag), 2 usage.
+(one transaction; rows that exist for the cycle's organ and label are replaced only with
+``--replace``, old -> new printed). One SPECT time point: single-time-point dosimetry (Hänscheid
+2018 and Madsen 2018) with ``--t-eff-h``, or T_eff from the earlier cycles of the ``--patient`` saved to, else
+the cohort median. Exit codes: 0 done, 1 refused input (the message names the file and DICOM
+tag), 2 usage.
 """
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from prrt_core import dicom
 from prrt_core.cli import pacs
 from prrt_core.cli.common import command_actor, database_path, integer, number, open_store
 from prrt_core.dicom import study_dose
+from prrt_core.dicom.study_stp import StpMethod, compute_single_time_point
 from prrt_core.dosimetry import voxel
+from prrt_core.dosimetry.single_time_point import MAX_T_EFF_H
 from prrt_core.errors import InputError, PrrtError
 from prrt_core.importer import dosimetry_results
 from prrt_core.views import dosimetry as dose_view
@@ -65,6 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    f"{voxel.TISSUE_DENSITY_G_PER_ML})")
     p.add_argument("--dose-source", choices=[s.value for s in study_dose.DoseSource], default=study_dose.DoseSource.VOXEL.value,
                    help="dose to store: voxel mean (default), organ-level (VOI TAC), or the RTDOSE mean")
+    p.add_argument("--t-eff-h", type=number(1.0, MAX_T_EFF_H, " h"),
+                   help="kidney effective half-life for one SPECT time point, h (default: the median of the "
+                   "--patient's earlier cycles, else the cohort median)")
+    p.add_argument("--stp-method", choices=[m.value for m in StpMethod], default=StpMethod.MADSEN.value,
+                   help="single-time-point dose to store: madsen (default; every VOI) or hanscheid (kidneys)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace stored doses of the cycle (same organ and label); without it they are listed and "
+                   "nothing is written")
     p.add_argument("--patient", help="pseudonymous patient id to save to (with --cycle)")
     p.add_argument("--cycle", type=integer(*CYCLE_NUMBER), help=f"cycle number to save to ({CYCLE_NUMBER[0]}-"
                    f"{CYCLE_NUMBER[1]}, with --patient)")
@@ -88,6 +102,59 @@ def _progress(verbose: bool):
     return report
 
 
+def _t_eff(args, study) -> tuple[float, str]:
+    """(T_eff h, where it came from) for one time point: --t-eff-h, else the store's patient or cohort."""
+    if args.t_eff_h is not None:
+        return args.t_eff_h, f"T_eff {args.t_eff_h:.1f} h: entered (--t-eff-h)"
+    if args.patient is None:
+        raise InputError("one SPECT time point: give --t-eff-h H, or --patient and --cycle to save with the median "
+                         "of the patient's earlier cycles (else the cohort median)")
+    with open_store(args) as store:
+        tables = store.read_all()
+    before = study.injection.time.date() if study.injection is not None else None
+    estimate = dosimetry_results.t_eff_estimate(tables, args.patient, before)
+    if estimate is None:
+        raise InputError(f"one SPECT time point: no kidney T_eff stored for patient {args.patient!r} or the cohort; "
+                         "give --t-eff-h H")
+    return estimate.t_eff_h, dosimetry_results.t_eff_text(estimate, args.patient)
+
+
+def _read(args):
+    """The study (one time point: a SingleTimePointDosimetry) or its voxel dosimetry."""
+    inputs = list(args.inputs)
+    if args.pacs:
+        retrieved = pacs.files(args)
+        if retrieved is None:  # the series were listed
+            return None
+        inputs += retrieved
+    progress = _progress(getattr(args, "verbose", False)) or (lambda f, m: None)
+    study = dicom.read_study(inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
+                             injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
+                             acquisition_duration_s=args.scan_duration_s, progress=lambda f, m: progress(0.6 * f, m))
+    if len(study.time_points) == 1:
+        t_eff, source = _t_eff(args, study)
+        return compute_single_time_point(study, t_eff, source, args.density_g_per_ml)
+    return study_dose.compute(study, density_g_per_ml=args.density_g_per_ml,
+                              progress=lambda f, m: progress(0.6 + 0.4 * f, m))
+
+
+def _print_doses(args, result) -> str | None:
+    """Print the VOI table and the headline doses; returns the source/method to store, None on a usage error."""
+    if isinstance(result, study_dose.VoxelDosimetry):
+        print(dose_view.organ_table(result).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print()
+        if args.dose_source not in result.dose_sources:
+            print(f"error: --dose-source {args.dose_source} not available; have "
+                  f"{', '.join(result.dose_sources)}", file=sys.stderr)
+            return None
+        for label, value, detail in dose_view.headline_doses(result, args.dose_source):
+            print(f"{label:28} {value:8.2f}   {detail}")
+        return args.dose_source
+    print(f"single-time-point dosimetry; {result.t_eff_source}")
+    print(result.organs.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return StpMethod(args.stp_method)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the ``dicom`` command; returns the exit code."""
     if (args.patient is None) != (args.cycle is None):
@@ -96,23 +163,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs and not args.pacs:
         print("error: give INPUT files or folders, or --pacs URL", file=sys.stderr)
         return 2
-    if not args.pacs and (args.series or args.pacs_patient_id or args.pacs_from or args.pacs_to):
-        print("error: --series, --pacs-patient-id, --from and --to need --pacs URL", file=sys.stderr)
+    if not args.pacs and (args.series or args.pacs_patient_id or args.pacs_from or args.pacs_to
+                          or args.pacs_allow_http):
+        print("error: --series, --pacs-patient-id, --from, --to and --pacs-allow-http need --pacs URL",
+              file=sys.stderr)
         return 2
     try:
         if args.patient is not None:
             open_store(args).close()  # a database that is missing or not a store: refused before the study is read
-        inputs = list(args.inputs)
-        if args.pacs:
-            retrieved = pacs.files(args)
-            if retrieved is None:  # the series were listed
-                return 0
-            inputs += retrieved
-        result = study_dose.analyse(
-            inputs, voi_inputs=args.voi_file, activity_mbq=args.activity_mbq,
-            injection_time=args.injection_time, calibration_cps_per_mbq=args.calibration_cps_per_mbq,
-            acquisition_duration_s=args.scan_duration_s, density_g_per_ml=args.density_g_per_ml,
-            progress=_progress(getattr(args, "verbose", False)))
+        result = _read(args)
+        if result is None:
+            return 0
     except InputError as exc:
         print(f"error: {exc}; nothing stored", file=sys.stderr)
         return 1
@@ -125,24 +186,30 @@ def run(args: argparse.Namespace) -> int:
         for note in study.notes:
             print(f"note: {note}")
         print()
-        print(dose_view.organ_table(result).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-        print()
-        if args.dose_source not in result.dose_sources:
-            print(f"error: --dose-source {args.dose_source} not available; have "
-                  f"{', '.join(result.dose_sources)}", file=sys.stderr)
+        source = _print_doses(args, result)
+        if source is None:
             return 2
-        for label, value, detail in dose_view.headline_doses(result, args.dose_source):
-            print(f"{label:28} {value:8.2f}   {detail}")
         if args.patient is None:
             return 0
-        path = database_path(args)
-        try:
-            with open_store(args) as store:
-                done = dosimetry_results.save_to_cycle(store, result, args.patient, args.cycle,
-                                                       actor=command_actor(args), source=args.dose_source)
-        except PrrtError as exc:
-            print(f"error: {exc}; nothing stored", file=sys.stderr)
-            return 1
-        print(f"\n{path}: saved to cycle {args.cycle} of patient {args.patient}")
-        print(done.to_string(index=False))
+        return _save(args, result, source)
+
+
+def _save(args, result, source) -> int:
+    path = database_path(args)
+    try:
+        with open_store(args) as store:
+            check = dosimetry_results.check_save(store, result, args.patient, args.cycle, source)
+            for warning in check.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            if check.replacements and not args.replace:
+                print(check.replacement_table().to_string(index=False), file=sys.stderr)
+                print(f"error: cycle {args.cycle} of patient {args.patient} holds {len(check.replacements)} of these "
+                      "doses (old -> new above); give --replace to replace them; nothing stored", file=sys.stderr)
+                return 1
+            done = dosimetry_results.save(store, check, actor=command_actor(args), replace=args.replace)
+    except PrrtError as exc:
+        print(f"error: {exc}; nothing stored", file=sys.stderr)
+        return 1
+    print(f"\n{path}: saved to cycle {args.cycle} of patient {args.patient}")
+    print(done.to_string(index=False))
     return 0

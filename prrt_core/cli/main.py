@@ -11,11 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
-from prrt_core.cli import backup, demo, dicom, export, import_data, init, project, restore, template
+from prrt_core.cli import backup, demo, demo_spect, dicom, export, import_data, init, project, restore, template
 from prrt_core.errors import PrrtError
 from prrt_core.store import DB_ENV_VAR
 
-COMMANDS = (init, demo, export, project, dicom, import_data, template, backup, restore)
+COMMANDS = (init, demo, export, project, dicom, demo_spect, import_data, template, backup, restore)
 
 
 def parser() -> argparse.ArgumentParser:

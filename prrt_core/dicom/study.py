@@ -6,8 +6,9 @@ Rules (every refusal raises :class:`DicomError` naming the file and the DICOM ta
   Serial SPECT/CT must be registered onto one grid beforehand; this package does not
   register images. VOIs are placed on the grid of the first time point (or of the first
   RTDOSE when there is no SPECT).
-- Two or more time points, at least 15 min apart, after the injection and within 10
-  Lu-177 half-lives of it; injected activity and date/time as in :mod:`.injection`.
+- Time points at least 15 min apart, after the injection and within 10 Lu-177 half-lives of
+  it; injected activity and date/time as in :mod:`.injection`. One time point is read (for
+  single-time-point dosimetry, :mod:`.study_stp`); voxel dosimetry (:mod:`.study_dose`) needs two.
 - Files that are neither DICOM nor NIfTI by content (a PACS export's README, viewer, autorun.inf,
   images, PDFs) are skipped and named in the notes, as are DICOM objects not used (a DICOMDIR,
   CT); a file that starts as DICOM but cannot be read is refused (:mod:`.files`).
@@ -246,10 +247,7 @@ def _time_points(contents: _Contents, conversion: dict) -> list[SpectTimePoint]:
 
 
 def _check_time_points(points: Sequence[SpectTimePoint]) -> None:
-    """None or two or more time points, at least MIN_TIME_POINT_GAP_H apart, all on one voxel grid."""
-    if len(points) == 1:
-        raise DicomError(points[0].source, "AcquisitionDateTime", "only one SPECT time point: voxel dosimetry "
-                         "needs two or more")
+    """Time points at least MIN_TIME_POINT_GAP_H apart, all on one voxel grid (one or none is accepted)."""
     for a, b in zip(points, points[1:]):
         if (b.acquired - a.acquired).total_seconds() / 3600.0 < MIN_TIME_POINT_GAP_H:
             raise DicomError(b.source, "AcquisitionDateTime", f"{b.acquired:%Y-%m-%d %H:%M} is within "

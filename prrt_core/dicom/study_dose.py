@@ -1,9 +1,12 @@
 """Dosimetry of one cycle's DICOM study: voxel maps over the SPECT time series, VOI statistics
 (voxel mean, organ-level dose from the VOI time-activity curve), and RTDOSE from other software.
 
-VOI results put the voxel mean next to the organ-level dose from the VOI time-activity
-curve (dosimetry.fit_best_tac; kidneys: mass-scaled S-value, other VOIs: local deposition
-with the VOI mass), and, when an RTDOSE from other software is given, its VOI mean.
+VOI results put the voxel mean (local deposition, LDM, and dose-voxel-kernel convolution, DVK)
+next to the organ-level dose from the VOI time-activity curve (dosimetry.fit_best_tac; kidneys:
+mass-scaled S-value, other VOIs: local deposition with the VOI mass), and, when an RTDOSE from
+other software is given, its VOI mean. The DVK map (dosimetry.dvk, the vendored Lu-177 kernel)
+is rescaled from the kernel's medium to the study's tissue density, so LDM and DVK divide by the
+same mass; no CT is read, so no per-voxel density scaling is applied.
 """
 from __future__ import annotations
 
@@ -16,10 +19,16 @@ import numpy as np
 import pandas as pd
 
 from prrt_core import dicom, dosimetry
+from prrt_core.dosimetry.dvk import density_scaled_dose_gy, dvk_dose_map_gy
+from prrt_core.dosimetry.kernel import lu177_soft_tissue_kernel
 from prrt_core.dosimetry.voxel import TISSUE_DENSITY_G_PER_ML, dvh, tac_curve_mbq, tia_and_dose_maps, voi_time_activity
 from prrt_core.errors import InputError
 
 KIDNEY_ORGANS = ("kidneys", "kidney_left", "kidney_right")
+ONE_TIME_POINT = ("only one SPECT time point: voxel dosimetry needs two or more; with one, use "
+                  "single-time-point dosimetry (an effective half-life is needed)")
+DVH_SOURCE_LDM = "voxel (local deposition)"
+DVH_SOURCE_DVK = "voxel (DVK convolution)"
 
 Progress = Callable[[float, str], None]
 
@@ -28,13 +37,14 @@ class DoseSource(StrEnum):
     """Which dose of a VOI is reported and stored."""
 
     VOXEL = "voxel"    # voxel mean, local deposition
+    DVK = "dvk"        # voxel mean, dose-voxel-kernel convolution
     ORGAN = "organ"    # VOI time-activity curve with S-value (kidneys) or local deposition
     RTDOSE = "rtdose"  # mean of an RTDOSE from other software
 
     @property
     def column(self) -> str:
         """The column of VoxelDosimetry.organs that holds this dose, Gy."""
-        return {"voxel": "voxel_mean_dose_gy", "organ": "organ_dose_gy", "rtdose": "rtdose_mean_gy"}[self.value]
+        return {"voxel": "voxel_mean_dose_gy", "dvk": "dvk_mean_dose_gy", "organ": "organ_dose_gy", "rtdose": "rtdose_mean_gy"}[self.value]
 
 
 # --- the study -------------------------------------------------------------------------------
@@ -50,8 +60,9 @@ class VoxelDosimetry:
     tac_fit: pd.DataFrame  # fitted curves: voi, time_h, activity_mbq
     dvh: pd.DataFrame  # voi, source, dose_gy, volume_pct
     tia_mbq_h_per_ml: np.ndarray | None
-    dose_gy: np.ndarray | None
+    dose_gy: np.ndarray | None  # local deposition (LDM), Gy, SPECT grid
     n_positive: np.ndarray | None
+    dose_dvk_gy: np.ndarray | None = None  # dose-voxel-kernel convolution, Gy, SPECT grid
 
     @property
     def dose_sources(self) -> list[DoseSource]:
@@ -105,16 +116,25 @@ def compute(study: dicom.DicomStudy, *, density_g_per_ml: float = TISSUE_DENSITY
     tia = dose = n_pos = None
     tac = tac_fit = pd.DataFrame(columns=["voi", "time_h", "activity_mbq"])
     dvh_frames = []
+    if len(study.time_points) == 1:
+        tp = study.time_points[0]
+        raise dicom.DicomError(tp.source, "AcquisitionDateTime", ONE_TIME_POINT)
+    dose_dvk = None
     if study.time_points:
         times = study.times_h
         report(0.05, "Fitting every voxel")
         activity = [tp.activity_bq_per_ml for tp in study.time_points]
         tia, dose, fit = tia_and_dose_maps(times, activity, density_g_per_ml)
         n_pos = fit.n_positive
+        report(0.4, "Dose-voxel-kernel convolution")
+        kernel = lu177_soft_tissue_kernel()
+        dose_dvk = density_scaled_dose_gy(dvk_dose_map_gy(tia, geometry.spacing_mm, kernel), density_g_per_ml,
+                                          kernel)
         report(0.5, "VOI statistics")
         organs["voxel_mean_dose_gy"] = [float(dose[m].mean(dtype=np.float64)) for m in masks.values()]
         organs["voxel_median_dose_gy"] = [float(np.median(dose[m])) for m in masks.values()]
         organs["voxel_max_dose_gy"] = [float(dose[m].max()) for m in masks.values()]
+        organs["dvk_mean_dose_gy"] = [float(dose_dvk[m].mean(dtype=np.float64)) for m in masks.values()]
         curves = voi_time_activity(activity, masks, geometry.voxel_volume_ml)
         for name, curve in zip(masks, curves):
             if (curve <= 0).any():
@@ -130,6 +150,8 @@ def compute(study: dicom.DicomStudy, *, density_g_per_ml: float = TISSUE_DENSITY
         organs["tac_r2"] = np.atleast_1d(tac_fits.r2)
         organs["organ_dose_gy"] = [float(_organ_level_dose_gy(o, t, m)) for o, t, m in
                                    zip(organs["organ"], organs["tia_mbq_h"], organs["mass_g"])]
+        tia_sd = np.atleast_1d(tac_fits.tia_sd_mbq_h)  # dose is linear in TIA at a fixed mass
+        organs["organ_dose_sd_gy"] = organs["organ_dose_gy"] * tia_sd / organs["tia_mbq_h"]
         organs["organ_method"] = np.where(organs["organ"].isin(KIDNEY_ORGANS), "kidney S-value (mass-scaled)",
                                           "local deposition (VOI mass)")
         organs["dose_per_activity_gy_per_gbq"] = organs["voxel_mean_dose_gy"] / (study.injection.activity_mbq / 1000)
@@ -139,7 +161,8 @@ def compute(study: dicom.DicomStudy, *, density_g_per_ml: float = TISSUE_DENSITY
         fitted = tac_curve_mbq(tac_fits, grid)
         tac_fit = pd.DataFrame({"voi": np.repeat(list(masks), grid.size), "time_h": np.tile(grid, len(masks)),
                                 "activity_mbq": fitted.ravel()})
-        dvh_frames.append(dvh(dose, masks).assign(source="voxel (local deposition)"))
+        dvh_frames.append(dvh(dose, masks).assign(source=DVH_SOURCE_LDM))
+        dvh_frames.append(dvh(dose_dvk, masks).assign(source=DVH_SOURCE_DVK))
     for j, dose_map in enumerate(study.dose_maps):
         report(0.85, "RTDOSE statistics")
         grid_masks = masks if dose_map.geometry.same_grid(geometry) else _masks_on(study, vois, dose_map.geometry)
@@ -150,7 +173,7 @@ def compute(study: dicom.DicomStudy, *, density_g_per_ml: float = TISSUE_DENSITY
     report(1.0, "Done")
     return VoxelDosimetry(study, density_g_per_ml, masks, organs, tac, tac_fit,
                           pd.concat(dvh_frames, ignore_index=True) if dvh_frames else pd.DataFrame(),
-                          tia, dose, n_pos)
+                          tia, dose, n_pos, dose_dvk)
 
 
 def _masks_on(study, vois, target: dicom.Geometry) -> dict[str, np.ndarray]:

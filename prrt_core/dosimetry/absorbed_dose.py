@@ -1,5 +1,5 @@
-"""Absorbed dose from time-integrated activity: kidney S-value (mass-scaled), local deposition,
-and the single-time-point kidney dose of Hanscheid (2018). Units: MBq*h, g, Gy, GBq.
+"""Absorbed dose from time-integrated activity: kidney S-value (mass-scaled) and local deposition.
+Units: MBq*h, g, Gy, GBq. Single-time-point methods (Hänscheid 2018, Madsen 2018): single_time_point.py.
 """
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from prrt_core.dosimetry.validation import positive as _positive
 # so the self-dose S-value scales as 1/mass (beta dominated).
 KIDNEY_S_REF_MGY_PER_MBQ_S = 7.76e-5
 KIDNEY_REF_MASS_G = 310.0
-
-
-# Hanscheid single-time-point kidney dose: D = 0.125 * C * 2^(t/T_eff) * T_eff
-# (Hanscheid et al. JNM 2018;59:75-81, online 2017), C in MBq/mL, t and T_eff in h.
-# 0.125 is about Delta/ln2 = 0.1231 Gy mL/(MBq h) for tissue of 1 g/mL, rounded up 1.5 %.
-HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H = 0.125
+# S x m = 7.76e-5 mGy/(MBq s) x 310 g = 0.024056 mGy g/(MBq s) = 0.024056 x 3600 / 1000
+# = 0.086602 Gy g/(MBq h), 1.5 % above Delta = 0.08534 (the kidney's self-absorbed photons).
+# S x m / ln 2 = 0.12494 Gy mL/(MBq h) at 1 g/mL is Hänscheid's kidney constant 0.125
+# (J Nucl Med 2018;59:75-81): the constant is S x m / ln 2, not Delta / ln 2 (= 0.1231).
+# It lives with the single-time-point methods: single_time_point.HANSCHEID_2018_KIDNEY_GY_ML_PER_MBQ_H.
 
 
 def kidney_s_value_mgy_per_mbq_s(mass_g, *, s_ref_mgy_per_mbq_s: float = KIDNEY_S_REF_MGY_PER_MBQ_S,
@@ -42,13 +41,6 @@ def kidney_dose_s_value_gy(tia_mbq_h, mass_g):
 def dose_local_deposition_gy(tia_mbq_h, mass_g):
     """Absorbed dose with all electron energy (147.95 keV/decay) deposited locally: TIA * Delta / m, Gy."""
     return np.asarray(tia_mbq_h, dtype=float) * DELTA_LOCAL_GY_G_PER_MBQ_H / _positive("mass_g", mass_g)
-
-
-def haenscheid_kidney_dose_gy(concentration_mbq_per_ml, t_h, t_eff_h):
-    """Single-time-point kidney dose D = 0.125 * C(t) * 2^(t/T_eff) * T_eff (Hanscheid, JNM 2018;59:75), Gy."""
-    t_eff = _positive("t_eff_h", t_eff_h)
-    return (HAENSCHEID_FACTOR_GY_ML_PER_MBQ_H * np.asarray(concentration_mbq_per_ml, dtype=float)
-            * np.exp2(np.asarray(t_h, dtype=float) / t_eff) * t_eff)
 
 
 def dose_per_activity_gy_per_gbq(dose_gy, activity_gbq):

@@ -35,6 +35,15 @@ class TacFit:
     aic / aicc: least-squares AIC on ln(activity), n ln(RSS/n) + 2k, and AICc = AIC +
     2k(k+1)/(n-k-1) (inf when n <= k+1). k counts curve parameters (mono 2, biexp 3); the
     residual variance is not counted, which shifts every model equally in AIC.
+    tia_sd_mbq_h: 1-sigma uncertainty of tia_mbq_h from the fit alone: the delta method
+    sd^2 = g^T (J^T J)^-1 g s^2, g the gradient of the TIA with respect to the fitted
+    parameters, J the Jacobian of the ln-activity model, s^2 = RSS / (n - k) the residual
+    variance (Gear et al., EJNMMI 2018;45:2456-2474, EANM guideline on uncertainty analysis
+    for MIRD-based dosimetry, section on curve fitting). Parameters held at a bound (lambda_eff
+    clipped to lambda_phys; the uptake-rate bound) are not counted in k. NaN where the fit
+    has no degree of freedom left (n = k, e.g. 2 points for the mono-exponential, 3 for the
+    bi-exponential) or its parameters are not identifiable. Calibration, volume and
+    partial-volume uncertainties are not included.
     """
 
     model: np.ndarray
@@ -46,6 +55,7 @@ class TacFit:
     aic: np.ndarray
     aicc: np.ndarray
     n_points: int
+    tia_sd_mbq_h: np.ndarray
 
     @property
     def t_eff_h(self) -> np.ndarray:
@@ -108,11 +118,27 @@ def fit_mono_exponential(times_h, activity_mbq) -> TacFit:
     tss = ((y - y_mean) ** 2).sum(-1)
     r2, aic, aicc = _information_criteria(rss, tss, n, 2)
     a0 = np.exp(intercept)
+    tia = tia_mono_exponential_mbq_h(a0, lam)
     return TacFit(
         model=np.full(lam.shape, "mono"), a0_mbq=a0, lambda_eff_per_h=lam,
-        lambda_uptake_per_h=np.full(lam.shape, np.inf), tia_mbq_h=tia_mono_exponential_mbq_h(a0, lam),
+        lambda_uptake_per_h=np.full(lam.shape, np.inf), tia_mbq_h=tia,
         r2=r2, aic=aic, aicc=aicc, n_points=n,
+        tia_sd_mbq_h=_mono_tia_sd(tia, lam, -slope <= LAMBDA_PHYS_PER_H, rss, t, t_mean[..., 0], n),
     )
+
+
+def _mono_tia_sd(tia, lam, clipped, rss, t, t_mean, n: int):
+    """Delta-method SD of TIA = exp(b) / lambda for ln A = b - lambda t (see TacFit), vectorised.
+
+    With J = [1, -t_k] and g = TIA (1, -1/lambda), g^T (J^T J)^-1 g = TIA^2 (1/n + (t_mean -
+    1/lambda)^2 / S_tt), S_tt = sum (t_k - t_mean)^2; s^2 = RSS / (n - 2). A clipped slope is
+    fixed: only b is fitted, g^T (J^T J)^-1 g = TIA^2 / n and s^2 = RSS / (n - 1).
+    """
+    s_tt = ((t - t_mean[..., None]) ** 2).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        free = rss / (n - 2) * (1.0 / n + (t_mean - 1.0 / lam) ** 2 / s_tt) if n > 2 else np.full(np.shape(tia), np.nan)
+        fixed = rss / (n - 1) / n
+    return tia * np.sqrt(np.where(clipped, fixed, free))
 
 
 def _biexp_log_model(p, t):
@@ -122,7 +148,8 @@ def _biexp_log_model(p, t):
 
 
 def _fit_one_biexp(t, y, mono_lam, mono_ln_a0):
-    """Least squares on ln(activity) for one curve; a few starts for the uptake rate."""
+    """Least squares on ln(activity) for one curve; a few starts for the uptake rate. Returns the
+    scipy result (x, jac, active_mask, fun)."""
     best = None
     lam_e0 = max(mono_lam, LAMBDA_PHYS_PER_H * 1.05)
     # Start the uptake rate at 3, 10 and 30 times the clearance rate; keep the best.
@@ -138,7 +165,33 @@ def _fit_one_biexp(t, y, mono_lam, mono_ln_a0):
         )
         if best is None or res.cost < best.cost:
             best = res
-    return best.x
+    return best
+
+
+def _biexp_tia_sd(res, n: int) -> float:
+    """Delta-method SD of TIA = A0 (1/lambda_e - 1/lambda_u) for one bi-exponential fit (see TacFit).
+
+    Parameters p = (ln A0, ln(lambda_e - lambda_phys), ln(lambda_u - lambda_e)); gradient
+    g = (TIA, A0 e^p1 (1/lambda_u^2 - 1/lambda_e^2), A0 e^p2 / lambda_u^2); J = res.jac at the
+    optimum. Parameters at a bound (res.active_mask != 0) are held fixed.
+    """
+    p = res.x
+    lam_e = LAMBDA_PHYS_PER_H + np.exp(p[1])
+    lam_u = lam_e + np.exp(p[2])
+    a0 = np.exp(p[0])
+    grad = np.array([a0 * (1.0 / lam_e - 1.0 / lam_u), a0 * np.exp(p[1]) * (1.0 / lam_u**2 - 1.0 / lam_e**2),
+                     a0 * np.exp(p[2]) / lam_u**2])
+    free = np.asarray(res.active_mask) == 0
+    k = int(free.sum())
+    if n - k <= 0:  # ln A0 has no bound, so k >= 1
+        return float("nan")
+    jac = np.asarray(res.jac)[:, free]
+    jtj = jac.T @ jac
+    if not np.isfinite(jtj).all() or np.linalg.matrix_rank(jtj) < k:
+        return float("nan")
+    s2 = float(res.fun @ res.fun) / (n - k)
+    g = grad[free]
+    return float(np.sqrt(max(g @ np.linalg.solve(jtj, g), 0.0) * s2))
 
 
 def fit_bi_exponential(times_h, activity_mbq) -> TacFit:
@@ -158,11 +211,14 @@ def fit_bi_exponential(times_h, activity_mbq) -> TacFit:
     y2 = np.log(a).reshape(-1, n)
     # Start values from a mono-exponential fit of the points from the peak onward.
     params = np.empty((t2.shape[0], 3))
+    tia_sd = np.empty(t2.shape[0])
     for i in range(t2.shape[0]):
         peak = int(np.argmax(y2[i]))
         tail = slice(peak, n) if n - peak >= 2 else slice(n - 2, n)
         mono = fit_mono_exponential(t2[i, tail], np.exp(y2[i, tail]))
-        params[i] = _fit_one_biexp(t2[i], y2[i], float(mono.lambda_eff_per_h), float(np.log(mono.a0_mbq)))
+        res = _fit_one_biexp(t2[i], y2[i], float(mono.lambda_eff_per_h), float(np.log(mono.a0_mbq)))
+        params[i] = res.x
+        tia_sd[i] = _biexp_tia_sd(res, n)
     lam_e = LAMBDA_PHYS_PER_H + np.exp(params[:, 1])
     lam_u = lam_e + np.exp(params[:, 2])
     a0 = np.exp(params[:, 0])
@@ -176,7 +232,7 @@ def fit_bi_exponential(times_h, activity_mbq) -> TacFit:
     return TacFit(
         model=np.full(batch, "biexp"), a0_mbq=batched(a0), lambda_eff_per_h=batched(lam_e),
         lambda_uptake_per_h=batched(lam_u), tia_mbq_h=batched(tia_bi_exponential_mbq_h(a0, lam_e, lam_u)),
-        r2=batched(r2), aic=batched(aic), aicc=batched(aicc), n_points=n,
+        r2=batched(r2), aic=batched(aic), aicc=batched(aicc), n_points=n, tia_sd_mbq_h=batched(tia_sd),
     )
 
 
@@ -195,7 +251,8 @@ def fit_best_tac(times_h, activity_mbq, *, criterion: str = "aicc") -> TacFit:
         return mono
     bi = fit_bi_exponential(times_h, activity_mbq)
     use_bi = getattr(bi, criterion) < getattr(mono, criterion)
-    fields = ("model", "a0_mbq", "lambda_eff_per_h", "lambda_uptake_per_h", "tia_mbq_h", "r2", "aic", "aicc")
+    fields = ("model", "a0_mbq", "lambda_eff_per_h", "lambda_uptake_per_h", "tia_mbq_h", "r2", "aic", "aicc",
+              "tia_sd_mbq_h")
     return TacFit(**{f: np.where(use_bi, getattr(bi, f), getattr(mono, f)) for f in fields}, n_points=mono.n_points)
 
 

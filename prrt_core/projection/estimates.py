@@ -6,8 +6,10 @@ cumulative total after the last cycle has the samples of ``project``'s dose and 
 (its quantiles are ``project_path``'s row ``future_cycle == 0``).
 
 Per estimated cycle j of patient i (``model``): ln D_ij = ln A_ij + eta_i + e_ij with
-eta_i ~ N(eta_hat_i, pev_i) and e_ij ~ N(0, sigma^2), so D_ij is log-normal with median
-A_ij exp(eta_hat_i) and 90 % interval A_ij exp(eta_hat_i -+ z_0.95 sqrt(pev_i + sigma^2)).
+eta_i ~ N(eta_hat_i, pev_i) and e_ij ~ N(0, sigma^2), so with the variance components as
+known (PLUG_IN) D_ij is log-normal with median A_ij exp(eta_hat_i) and 90 % interval
+A_ij exp(eta_hat_i -+ z_0.95 sqrt(pev_i + sigma^2)); with them drawn (POSTERIOR, the
+default) it is a mixture of those over the draws and its quantiles are the samples'.
 BED_ij = D_ij (1 + g_ij D_ij) with g_ij = T_rep/(T_rep + T_eff)/(alpha/beta) grows with D_ij,
 so its quantiles are the BED of the dose quantiles. Cumulative totals are sums of the
 per-cycle samples (measured cycles constant), their quantiles ``QUANTILES``: a measured
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from prrt_core.errors import InputError
-from prrt_core.projection.montecarlo import QUANTILES, prepare_run, sample_quantiles
+from prrt_core.projection.montecarlo import QUANTILES, eta_draws, prepare_run, sample_quantiles
 from prrt_core.projection.settings import DEFAULT_SETTINGS, KidneyModelSettings
 
 # z of the upper end of the central interval QUANTILES[0]..QUANTILES[-1] (90 %: 1.6449).
@@ -69,12 +71,16 @@ def unmeasured_draws(history: pd.DataFrame, patient_id: str, *,
     cycle_ids = own["cycle_id"].to_numpy()[missing]
     u = cycle_ids.size
     act, factor = p.unmeasured_gbq[0, :u], p.unmeasured_factor[0, :u]
-    e = np.exp(p.eta_log[0] + p.eta_sd_log[0] * d.z0)  # (S,) patient level, shared by its cycles
+    eta, eta_sd = eta_draws(p, d, slice(0, 1))
+    e = np.exp(eta[0] + eta_sd[0] * d.z0)  # (S,) patient level, shared by its cycles, as in project
     dose = act[:, None] * e[None, :] * d.g1[:u]
     bed = dose + factor[:, None] * dose * dose
-    sd = np.sqrt(p.eta_sd_log[0] ** 2 + run.model.sigma2_log)
-    z = np.array([-Z_INTERVAL, 0.0, Z_INTERVAL])[:, None]
-    dose_q = act[None, :] * np.exp(p.eta_log[0] + z * sd)
+    if d.components is None:  # plug-in: the log-normal quantiles exactly
+        sd = np.sqrt(p.eta_sd_log[0] ** 2 + run.model.sigma2_log)
+        z = np.array([-Z_INTERVAL, 0.0, Z_INTERVAL])[:, None]
+        dose_q = act[None, :] * np.exp(p.eta_log[0] + z * sd)
+    else:  # a mixture over the variance-component draws: the samples' quantiles
+        dose_q = sample_quantiles(dose) if u else np.zeros((len(QUANTILES), 0))
     return UnmeasuredDraws(cycle_ids, dose, bed, dose_q, dose_q + factor[None, :] * dose_q * dose_q)
 
 

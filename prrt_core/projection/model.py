@@ -7,7 +7,8 @@ mu, tau^2, sigma^2 come from every measured cycle in the history (ANOVA / Hender
 method-I moment estimator for unbalanced groups, tau^2 truncated at 0; mu by GLS given
 them). A patient's eta_i = mu + b_i is predicted by its BLUP with prediction-error
 variance v_i + (1 - B_i)^2 Var(mu_hat), B_i = n_i tau^2/(n_i tau^2 + sigma^2), so the
-uncertainty of mu_hat is included; the uncertainty of tau^2 and sigma^2 is not.
+uncertainty of mu_hat is included. Here tau^2 and sigma^2 are point estimates; the Monte
+Carlo draws them from their posterior (``variance``) unless settings say PLUG_IN.
 Patients with few or no measured cycles borrow from the cohort (B_i -> 0).
 
 """
@@ -98,21 +99,39 @@ def validate_history(history) -> History:
 
 
 # --- cohort model ----------------------------------------------------------------
-def fit_model(h: History, within_sd_log) -> CohortModel:
+@dataclass(frozen=True)
+class CohortStats:
+    """Sufficient statistics of ln(Gy/GBq): per patient (all of History.ids) n_i and sum, and within-patient SS."""
+
+    n_i: np.ndarray
+    sum_y: np.ndarray
+    ssw: float
+
+
+def cohort_stats(h: History) -> CohortStats:
+    """n_i, sum of ln(Gy/GBq) per patient and the within-patient sum of squares SSW of every measured cycle."""
+    measured = np.isfinite(h.dose_gy)
+    y = np.log(h.dose_gy[measured] / h.activity_gbq[measured])
+    n_i, sum_y = log_stats(h.codes, h.dose_gy, h.activity_gbq, len(h.ids))
+    group_mean = sum_y / np.maximum(n_i, 1.0)
+    return CohortStats(n_i, sum_y, float(np.sum((y - group_mean[h.codes[measured]]) ** 2)))
+
+
+def fit_model(h: History, within_sd_log, stats: CohortStats | None = None) -> CohortModel:
     measured = np.isfinite(h.dose_gy)
     n_obs = int(measured.sum())
     if n_obs == 0:
         raise InputError("history has no measured kidney_dose_gy: the cohort Gy/GBq cannot be estimated")
     gpg = h.dose_gy[measured] / h.activity_gbq[measured]
     y = np.log(gpg)
-    n_i, sum_y = log_stats(h.codes, h.dose_gy, h.activity_gbq, len(h.ids))
+    stats = stats if stats is not None else cohort_stats(h)
+    n_i, sum_y, ssw = stats.n_i, stats.sum_y, stats.ssw
     has = n_i > 0
     k = int(has.sum())
     if k < 2:
         raise InputError(f"measured kidney doses from at least 2 patients are needed to estimate the "
                          f"between-patient spread; history has {k}")
     group_mean = sum_y / np.maximum(n_i, 1.0)
-    ssw = float(np.sum((y - group_mean[h.codes[measured]]) ** 2))
     ybar_i, n_k = group_mean[has], n_i[has]
     if within_sd_log is None:
         if n_obs - k < 1:

@@ -16,6 +16,14 @@ Dose and BED are summed per cycle (BED with full repair between cycles, dosimetr
 T_eff for BED: measured per past cycle; otherwise the patient's mean measured T_eff, else
 the cohort median of measured T_eff, else dosimetry.DEFAULT_KIDNEY_T_EFF_H. T_eff is
 treated as known (its spread changes BED by far less than the dose spread).
+Variance components (settings.variance_components, default POSTERIOR): each sample s draws
+(tau_s^2, sigma_s^2, mu_s, Var mu_s) from their posterior (projection.variance; Gelman et al.,
+Bayesian Data Analysis, 3rd ed., ch. 5.4), common to all patients like the z's, and a
+patient's eta then has the BLUP mean and SD given those components; the cycles' e use
+sigma_s. PLUG_IN keeps the point estimates (the model's PEV, one sigma).
+Point projection (point_dose_gy, point_bed_gy): the shrunk estimate exp(E[eta_i | y]),
+E over the same draws, i.e. the posterior mean of ln Gy/GBq the Monte Carlo is centred on
+(for one future cycle of a fully measured patient, the Monte-Carlo median).
 """
 from __future__ import annotations
 
@@ -29,9 +37,10 @@ import numpy as np
 import pandas as pd
 
 from prrt_core.errors import InputError
-from prrt_core.projection.model import CohortModel, fit_model, select_patients, validate_history
+from prrt_core.projection.model import CohortModel, cohort_stats, fit_model, select_patients, validate_history
 from prrt_core.projection.patients import PatientInputs, prepare_patients
-from prrt_core.projection.settings import KidneyModelSettings, count
+from prrt_core.projection.settings import KidneyModelSettings, VarianceComponents, count
+from prrt_core.projection.variance import ComponentDraws, draw_components, patient_draws
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +59,36 @@ class _Draws:
     f2: np.ndarray  # (K+1, S) sum over the first k future cycles of exp(2 sigma z)
     g1: np.ndarray  # (U, S) exp(sigma z) of unmeasured past cycles
     g2: np.ndarray  # (U, S) its square
+    components: ComponentDraws | None  # per-sample variance components; None: plug-in
 
 
-def _draw(seed: int, n_samples: int, k_max: int, u_max: int, sigma_log: float) -> _Draws:
-    # Three independent streams (patient effect, future cycles, past cycles). Each block is
-    # drawn cycle-major, so cycle j's normals do not depend on how many cycles are drawn.
-    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(3)]
+def _streams(seed: int) -> list[np.random.Generator]:
+    """Four independent streams: patient effect, future cycles, past cycles, variance components."""
+    return [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(4)]
+
+
+def _draw(streams, n_samples: int, k_max: int, u_max: int, sigma_log, components: ComponentDraws | None) -> _Draws:
+    # Each block is drawn cycle-major, so cycle j's normals do not depend on how many cycles are
+    # drawn. sigma_log: one value, or one per sample (S,) with the variance components.
     z0 = streams[0].standard_normal(n_samples)
     f = np.exp(sigma_log * streams[1].standard_normal((k_max, n_samples)))
     zeros = np.zeros((1, n_samples))
     g1 = np.exp(sigma_log * streams[2].standard_normal((u_max, n_samples)))
     return _Draws(z0, np.vstack([zeros, np.cumsum(f, axis=0)]), np.vstack([zeros, np.cumsum(f * f, axis=0)]),
-                  g1, g1 * g1)
+                  g1, g1 * g1, components)
+
+
+def eta_draws(p: PatientInputs, d: _Draws, sl: slice):
+    """Posterior mean and SD of eta (ln Gy/GBq) per patient of ``sl`` and sample: (P, S), or (P, 1) for plug-in."""
+    if d.components is None:
+        return p.eta_log[sl, None], p.eta_sd_log[sl, None]
+    return patient_draws(d.components, p.n_measured[sl].astype(float), p.own_log[sl])
 
 
 def _state(p: PatientInputs, d: _Draws, sl: slice):
     """Per-sample patient level E = exp(eta), dose now and BED now, each (P, S)."""
-    e = np.exp(p.eta_log[sl, None] + p.eta_sd_log[sl, None] * d.z0)
+    eta, sd = eta_draws(p, d, sl)
+    e = np.exp(eta + sd * d.z0)
     dose_now = np.repeat(p.dose_measured_gy[sl, None], d.z0.size, axis=1)
     bed_now = np.repeat(p.bed_measured_gy[sl, None], d.z0.size, axis=1)
     act = p.unmeasured_gbq[sl]
@@ -187,6 +209,7 @@ class Run:
     patients: PatientInputs
     draws: _Draws
     attrs: dict
+    moments: tuple | None = None  # _moments over the variance-component draws; None: plug-in
 
 
 def _settings_with(settings: KidneyModelSettings | None, **overrides) -> KidneyModelSettings:
@@ -205,23 +228,47 @@ def prepare_run(history, n_cycles, activity_gbq, patients, patient_ids, settings
             or not np.isfinite(activity_gbq) or activity_gbq < 0:
         raise InputError(f"activity_gbq must be a finite number >= 0 GBq, got {activity_gbq!r}")
     h = validate_history(history)
-    model = fit_model(h, settings.within_sd_log)
+    stats = cohort_stats(h)
+    model = fit_model(h, settings.within_sd_log, stats)
     sel = select_patients(h, patient_ids)
     p = prepare_patients(h, model, sel, patients, settings.alpha_beta_gy, settings.t_rep_h,
                  (settings.bed_limit_risk_gy, settings.bed_limit_no_risk_gy))
-    draws = _draw(settings.seed, settings.n_samples, max(n_cycles, settings.cycles_cap), p.unmeasured_gbq.shape[1],
-                  np.sqrt(model.sigma2_log))
+    streams = _streams(settings.seed)
+    components = None
+    if settings.variance_components == VarianceComponents.POSTERIOR:
+        components = draw_components(stats, model, streams[3], settings.n_samples, settings.tau_prior_scale_log)
+    sigma_log = np.sqrt(components.sigma2) if components is not None else np.sqrt(model.sigma2_log)
+    draws = _draw(streams, settings.n_samples, max(n_cycles, settings.cycles_cap), p.unmeasured_gbq.shape[1],
+                  sigma_log, components)
+    moments = _moments(p, draws) if components is not None else None
+    if moments is not None:
+        p = replace(p, point_gy_per_gbq=np.exp(moments[0]))
     attrs = {"model": asdict(model), "settings": asdict(settings), "n_samples": settings.n_samples,
              "seed": settings.seed, "tolerance": settings.tolerance, "alpha_beta_gy": settings.alpha_beta_gy,
              "t_rep_h": settings.t_rep_h, "cycles_cap": settings.cycles_cap}
-    return Run(n_cycles, float(activity_gbq), settings, model, p, draws, attrs)
+    return Run(n_cycles, float(activity_gbq), settings, model, p, draws, attrs, moments)
 
 
-def _analytic_now(p: PatientInputs, model: CohortModel):
+def _moments(p: PatientInputs, d: _Draws):
+    """Per patient over the variance-component draws: E[eta], E[Gy/GBq] and E[(Gy/GBq)^2] of one cycle."""
+    def chunk(sl):
+        eta, sd = eta_draws(p, d, sl)
+        var = sd * sd + d.components.sigma2
+        m1 = np.exp(eta + var / 2.0)
+        return eta.mean(axis=1), m1.mean(axis=1), (m1 * m1 * np.exp(var)).mean(axis=1)
+
+    parts = _run_chunks(chunk, _chunks(len(p.ids), d.z0.size))
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
+
+
+def _analytic_now(p: PatientInputs, model: CohortModel, moments: tuple | None):
     """Expected dose and BED now (measured + expectation over unmeasured past cycles) and predictive mean Gy/GBq."""
-    var = p.eta_sd_log**2 + model.sigma2_log
-    m1 = np.exp(p.eta_log + var / 2.0)  # E[Gy/GBq of one cycle]
-    m2 = np.exp(2.0 * p.eta_log + 2.0 * var)  # E[(Gy/GBq)^2]
+    if moments is None:
+        var = p.eta_sd_log**2 + model.sigma2_log
+        m1 = np.exp(p.eta_log + var / 2.0)  # E[Gy/GBq of one cycle]
+        m2 = np.exp(2.0 * p.eta_log + 2.0 * var)  # E[(Gy/GBq)^2]
+    else:  # the same expectations, averaged over the variance-component draws
+        _, m1, m2 = moments
     sum_a = p.unmeasured_gbq.sum(axis=1)
     sum_fa2 = (p.unmeasured_factor * p.unmeasured_gbq**2).sum(axis=1)
     dose_now = p.dose_measured_gy + m1 * sum_a
@@ -230,7 +277,7 @@ def _analytic_now(p: PatientInputs, model: CohortModel):
 
 
 def _point(p: PatientInputs, sum_a, sum_fa2, k, a_gbq: float):
-    """Deterministic dose and BED after k future cycles with the point Gy/GBq (own mean, else cohort mean)."""
+    """Deterministic dose and BED after k future cycles with the point Gy/GBq (the shrunk posterior estimate)."""
     g = p.point_gy_per_gbq
     base_dose = p.dose_measured_gy + g * sum_a
     base_bed = p.bed_measured_gy + g * sum_a + g**2 * sum_fa2
@@ -270,7 +317,7 @@ def project(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, patien
                                                   cfg.cycles_cap),
                         _chunks(len(p.ids), cfg.n_samples))
     cat = {key: np.concatenate([part[key] for part in parts], axis=-1) for key in parts[0]}
-    m1, dose_now, bed_now, sum_a, sum_fa2 = _analytic_now(p, model)
+    m1, dose_now, bed_now, sum_a, sum_fa2 = _analytic_now(p, model, run.moments)
     point_dose, point_bed = _point(p, sum_a, sum_fa2, n, a_gbq)
     out = pd.DataFrame({
         "patient_id": p.ids, "n_past_cycles": p.n_past, "n_measured_cycles": p.n_measured,
@@ -313,7 +360,7 @@ def project_path(history: pd.DataFrame, n_cycles: int, activity_gbq: float, *, p
     parts = _run_chunks(lambda sl: _path_chunk(p, draws, sl, n, a_gbq), _chunks(len(p.ids), cfg.n_samples * (n + 1)))
     dose_q = np.concatenate([part["dose_q"] for part in parts], axis=1)  # (3, P, n+1)
     bed_q = np.concatenate([part["bed_q"] for part in parts], axis=1)
-    _, _, _, sum_a, sum_fa2 = _analytic_now(p, model)
+    _, _, _, sum_a, sum_fa2 = _analytic_now(p, model, run.moments)
     k = np.arange(n + 1)
     point_dose, point_bed = _point(p, sum_a, sum_fa2, k, a_gbq)
     n_p = len(p.ids)

@@ -33,7 +33,8 @@ class PatientInputs:
     future_factor: np.ndarray  # (P,) same factor for future cycles, 1/Gy
     t_eff_future_h: np.ndarray
     t_eff_source: np.ndarray
-    point_gy_per_gbq: np.ndarray
+    point_gy_per_gbq: np.ndarray  # exp(posterior mean of ln Gy/GBq), the shrunk point estimate
+    own_log: np.ndarray  # mean ln(Gy/GBq) of the patient's measured cycles, NaN if none
     bed_limit_gy: np.ndarray
     renal_risk: pd.array
     renal_risk_known: np.ndarray
@@ -79,7 +80,7 @@ def prepare_patients(h: History, model: CohortModel, sel: np.ndarray, patients: 
     count = lambda m: np.bincount(rp[m], minlength=n_sel)  # noqa: E731
     total = lambda w, m: np.bincount(rp[m], weights=w[m], minlength=n_sel).astype(float)  # noqa: E731
     n_meas, sum_y = log_stats(rp, dose, act, n_sel)
-    eta, pev, _, _ = posterior(model, n_meas, sum_y)
+    eta, pev, _, own_log = posterior(model, n_meas, sum_y)
 
     # Kidney T_eff for cycles without one: patient mean -> cohort median -> literature default.
     has_t = np.isfinite(t_eff)
@@ -111,14 +112,12 @@ def prepare_patients(h: History, model: CohortModel, sel: np.ndarray, patients: 
     pad_act[um_pos, rank] = um_act
     pad_fac[um_pos, rank] = um_fac
 
-    own_gpg = np.divide(total(np.where(measured, dose / act, 0.0), measured), n_meas,
-                        out=np.full(n_sel, model.mean_gy_per_gbq), where=n_meas > 0)
     risk, known, limit = _renal(patients, h.ids[sel], *bed_limits)
     return PatientInputs(
         ids=h.ids[sel], n_past=count(np.ones(rp.size, bool)), n_measured=n_meas.astype(int), eta_log=eta,
         eta_sd_log=np.sqrt(pev), dose_measured_gy=dose_meas,
         bed_measured_gy=bed_meas, unmeasured_gbq=pad_act, unmeasured_factor=pad_fac,
         future_factor=dosimetry.repair_factor(t_future, t_rep_h) / alpha_beta_gy, t_eff_future_h=t_future,
-        t_eff_source=source, point_gy_per_gbq=own_gpg, bed_limit_gy=limit, renal_risk=risk,
+        t_eff_source=source, point_gy_per_gbq=np.exp(eta), own_log=own_log, bed_limit_gy=limit, renal_risk=risk,
         renal_risk_known=known,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -23,6 +24,13 @@ from prrt_core.errors import InputError
 # Largest number of further cycles the "largest safe number of cycles" search considers;
 # a result equal to the cap means ">= cap".
 MAX_SAFE_CYCLES_CAP = 10
+
+
+class VarianceComponents(StrEnum):
+    """How the Monte Carlo treats the cohort's variance components tau^2 and sigma^2."""
+
+    POSTERIOR = "posterior"  # drawn per sample from their posterior (projection.variance); the default
+    PLUG_IN = "plug-in"  # the point estimates taken as known (bands too narrow for a small cohort)
 
 
 def positive_finite(name: str, value) -> float:
@@ -50,6 +58,9 @@ class KidneyModelSettings:
     risk factors (Gy). n_samples: Monte-Carlo samples; seed: random seed; tolerance: accepted
     probability of crossing a limit, in (0, 1); cycles_cap: see MAX_SAFE_CYCLES_CAP;
     within_sd_log: known cycle-to-cycle SD of ln(Gy/GBq), None = estimated from the cohort.
+    variance_components: POSTERIOR (default) carries the uncertainty of tau^2 and sigma^2 into
+    the Monte Carlo, PLUG_IN treats them as known. tau_prior_scale_log: scale A of the weak
+    half-Cauchy prior on tau (SD of ln Gy/GBq between patients; Gelman 2006), default 1.0.
     """
 
     alpha_beta_gy: float = KIDNEY_ALPHA_BETA_GY
@@ -62,6 +73,8 @@ class KidneyModelSettings:
     tolerance: float = 0.05
     cycles_cap: int = MAX_SAFE_CYCLES_CAP
     within_sd_log: float | None = None
+    variance_components: VarianceComponents = VarianceComponents.POSTERIOR
+    tau_prior_scale_log: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("alpha_beta_gy", "t_rep_h", "dose_limit_gy", "bed_limit_risk_gy", "bed_limit_no_risk_gy"):
@@ -74,6 +87,13 @@ class KidneyModelSettings:
                 or not 0 < tolerance < 1:
             raise InputError(f"tolerance must be a probability in (0, 1), got {tolerance!r}")
         object.__setattr__(self, "tolerance", float(tolerance))
+        try:
+            object.__setattr__(self, "variance_components", VarianceComponents(self.variance_components))
+        except ValueError as exc:
+            raise InputError(f"variance_components must be one of {[v.value for v in VarianceComponents]}, "
+                             f"got {self.variance_components!r}") from exc
+        object.__setattr__(self, "tau_prior_scale_log", positive_finite("tau_prior_scale_log",
+                                                                        self.tau_prior_scale_log))
         if self.within_sd_log is not None:
             object.__setattr__(self, "within_sd_log", positive_finite("within_sd_log", self.within_sd_log))
 

@@ -43,12 +43,12 @@ log = logging.getLogger(__name__)
 MAX_BACKUP_BYTES = 1 << 30
 # A row of the store is a few hundred bytes (import cells hold at most 500 characters).
 MAX_ROW_BYTES = 1_000_000
-# Tables of each schema version, parents first (version 2 added performance_status, 3 the rest).
+# Tables of each schema version, parents first (2 added performance_status, 3 the rest, 4 a column).
 _V3_TABLES = ("ssa_administrations", "findings", "board_decisions")
 _TABLES_BY_VERSION = {
     1: [t for t in schema.CLINICAL_TABLES if t not in ("performance_status", *_V3_TABLES)] + ["audit", "meta"],
     2: [t for t in schema.CLINICAL_TABLES if t not in _V3_TABLES] + ["audit", "meta"],
-    3: [*schema.CLINICAL_TABLES, "audit", "meta"]}
+    3: [*schema.CLINICAL_TABLES, "audit", "meta"], 4: [*schema.CLINICAL_TABLES, "audit", "meta"]}
 # integrity_check lines about values (CHECK, NOT NULL): the copy names their row and value instead.
 _VALUE_PROBLEMS = ("CHECK constraint failed in ", "NULL value in ")
 

@@ -225,7 +225,14 @@ CREATE TRIGGER board_decisions_signed_no_delete BEFORE DELETE ON board_decisions
 BEGIN SELECT RAISE(ABORT, 'board_decisions: a signed decision is never deleted; record one that supersedes it'); END;
 """
 
-MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+# Version 4 (issue 16): the 1-sigma uncertainty of a stored dose (from the TAC fit's parameter
+# covariance, EANM guideline on uncertainty analysis, Gear et al. EJNMMI 2018;45:2456), when known.
+MIGRATION_4 = """
+ALTER TABLE dosimetry ADD COLUMN dose_sd_gy REAL
+    CONSTRAINT dose_sd_gy CHECK (dose_sd_gy >= 0 AND dose_sd_gy <= 500);
+"""
+
+MIGRATIONS: tuple[str, ...] = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Clinical tables in dependency order (a parent before its children), and the date

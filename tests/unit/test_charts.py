@@ -228,3 +228,24 @@ def test_date_axes_show_the_year(review):
         encodings = [spec.get("encoding", {})] + [layer.get("encoding", {}) for layer in spec.get("layer", [])]
         formats = {e["x"]["axis"]["format"] for e in encodings if "x" in e and "axis" in e["x"]}
         assert formats == {"%b %Y"}, name
+
+
+# --- dosimetry: slice size, DVK slice, DVH title (issue 16) ------------------------------------
+def test_dosimetry_slice_is_large_and_shows_the_dvk_map(tmp_path):
+    from prrt_core.charts import dosimetry as dose_charts
+    from prrt_core.dicom import study_dose
+    from prrt_core.testing import phantom
+
+    result = study_dose.analyse(phantom.write_phantom(tmp_path / "s").folder)
+    index = dose_charts.centre_slice(result, "Kidney left")
+    spec = dose_charts.slice_chart(result, "dose_dvk", index).to_dict()
+    assert spec["width"] == spec["height"] == dose_charts.SLICE_SIZE_PX >= 420
+    assert spec["title"]["text"].startswith("Absorbed dose (DVK convolution)")
+    frame = dose_charts.slice_frame(result, "dose_dvk", index)
+    assert frame["value"].max() == pytest.approx(float(result.dose_dvk_gy[index].max()))
+    with pytest.raises(ValueError, match="dose_dvk"):
+        dose_charts.slice_frame(result, "dose_mc", index)
+    dvh = dose_charts.dvh_chart(result).to_dict()
+    assert dvh["title"]["text"] == "Dose-volume histograms" and dvh["title"]["limit"] == 0  # never clipped
+    assert dvh["config"]["axis"]["titleLimit"] == 0
+    assert {"voxel (DVK convolution)", "voxel (local deposition)"} <= set(result.dvh["source"])

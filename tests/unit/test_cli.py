@@ -159,6 +159,7 @@ ON_A_MISSING_DATABASE = {
     "restore": (["restore", "GOOD"], REFUSES),
     "dicom": (["dicom", "STUDY", "--patient", "NET-001", "--cycle", "1"], REFUSES),
     "template": (["template", "OUT/template.xlsx"], NEEDS_NONE),
+    "demo-spect": (["demo-spect", "OUT/demo.zip"], NEEDS_NONE),
 }
 
 
@@ -172,6 +173,7 @@ def test_a_missing_database_is_created_only_by_init_and_demo(tmp_path, good, cap
     (study := tmp_path / "study").mkdir()
     argv = [{"OUT": str(tmp_path / "out"), "OUT/b.sqlite": str(tmp_path / "out" / "b.sqlite"),
              "OUT/template.xlsx": str(tmp_path / "out" / "template.xlsx"), "PATIENTS": str(patients),
+             "OUT/demo.zip": str(tmp_path / "out" / "demo.zip"),
              "GOOD": str(good), "STUDY": str(study)}.get(a, a) for a in argv]
     code = cli.main(["--db", str(db)] + argv)
     err = capsys.readouterr().err
@@ -179,7 +181,7 @@ def test_a_missing_database_is_created_only_by_init_and_demo(tmp_path, good, cap
         assert code == 1 and err.count("\n") == 1 and "no such database file" in err and str(db) in err, err
         assert not db.parent.exists() and not (tmp_path / "out").exists()
     elif outcome == NEEDS_NONE:
-        assert code == 0 and (tmp_path / "out" / "template.xlsx").exists() and not db.parent.exists()
+        assert code == 0 and Path(argv[-1]).exists() and not db.parent.exists()
     else:
         assert code == 0 and db.exists(), err
         with Store(db, create=False) as store:
@@ -220,3 +222,62 @@ def test_a_read_only_database_is_read_and_never_written(tmp_path, good, capsys):
     assert sorted(p.name for p in ro.parent.iterdir()) == ["clinic.sqlite"]
     with Store(ro, create=False) as store:
         assert store.read_only and store.read("patients")["patient_id"].tolist() == ["P1"]
+
+
+# ---- issue 16: the demo SPECT study in one command ------------------------------------------
+def test_demo_spect_writes_the_phantom_zip_that_the_dicom_command_reads(tmp_path, capsys):
+    out = tmp_path / "demo.zip"
+    assert cli.main(["demo-spect", str(out)]) == 0
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+    # prrt_core.testing.phantom: 5 NM time points and one DICOM SEG.
+    assert sorted(n.rsplit("/", 1)[1] for n in names) == [f"spect_tp{i}" for i in range(1, 6)] + ["vois_seg"]
+    capsys.readouterr()
+    assert cli.main(["dicom", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # The phantom's left kidney: 0.60 MBq/mL x 45 h / ln2 x 0.085335 Gy g/(MBq h) / 1.04 g/mL = 3.20 Gy
+    # (tests/unit/test_voxel.py).
+    assert any(line.startswith("Left kidney (Gy)") and "3.20" in line for line in printed.splitlines()), printed
+    before = out.read_bytes()
+    assert cli.main(["demo-spect", str(out)]) == 1  # never overwritten
+    assert "exists; nothing written" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_one_time_point_gives_single_time_point_doses_and_saving_needs_replace_for_a_stored_dose(tmp_path, capsys):
+    from prrt_core.datasets import demo
+    from prrt_core.testing import phantom
+
+    written = phantom.write_phantom(tmp_path / "one", phantom.default_phantom(times_h=(96.0,)))
+    assert cli.main(["dicom", str(written.folder)]) == 1
+    assert "give --t-eff-h H" in capsys.readouterr().err
+    assert cli.main(["dicom", str(written.folder), "--t-eff-h", "45"]) == 0
+    out = capsys.readouterr().out
+    # Hänscheid 2018 with the phantom's own T_eff: 0.125 x C0 x T_eff = 0.125 x 0.60 MBq/mL x 45 h = 3.375 Gy.
+    left = next(line for line in out.splitlines() if line.strip().startswith("Kidney left"))
+    assert "3.375" in left and "T_eff 45.0 h: entered (--t-eff-h)" in out
+
+    db = tmp_path / "demo.sqlite"
+    with Store(db) as store:
+        demo.load(store, actor=editor("demo"))
+        kidneys = store.read("dosimetry", patient_id="NET-005").query("organ == 'kidneys'")["t_eff_h"]
+    argv = ["--db", str(db), "dicom", str(written.folder), "--patient", "NET-005", "--cycle", "1",
+            "--stp-method", "hanscheid"]
+    assert cli.main(argv) == 1  # NET-005's cycle 1 holds a kidney dose: listed, not replaced
+    captured = capsys.readouterr()
+    assert f"T_eff {kidneys.median():.1f} h: median of NET-005's {len(kidneys)} earlier cycles" in captured.out
+    assert "give --replace" in captured.err and "Stored dose (Gy)" in captured.err
+    assert "differs from cycle 1's date 2018-12-11" in captured.err  # the date warning
+    assert cli.main(argv + ["--replace"]) == 0
+    with Store(db) as store:
+        rows = store.read("dosimetry", patient_id="NET-005")
+        audit = store.read("audit").query("table_name == 'dosimetry' and action == 'update'")
+    assert rows.query("organ == 'kidneys'")["method"].str.startswith("single-time-point (Hänscheid 2018)").sum() == 1
+    assert len(audit) == 1 and '"dose_gy"' in audit["before_json"].iloc[0]
+
+
+@pytest.mark.parametrize("value", ["200", "nan", "0"])
+def test_t_eff_beyond_the_lu177_half_life_or_not_finite_exits_2(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--db", str(tmp_path), "dicom", "no-such-folder", "--t-eff-h", value])
+    assert info.value.code == 2
+    assert "--t-eff-h: must be a number from 1 to 159.528 h" in capsys.readouterr().err

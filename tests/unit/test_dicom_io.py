@@ -346,9 +346,14 @@ def test_files_of_two_patients_are_refused_without_showing_identifiers(tmp_path,
     assert "OTHER-PATIENT-99" not in str(err.value) and phantom.FAKE_PATIENT_ID not in str(err.value)
 
 
-def test_one_time_point_is_not_enough(tmp_path, nm_folder):
-    with pytest.raises(DicomError, match=r"spect_tp1: AcquisitionDateTime \(0008,002A\): only one SPECT time point"):
-        dicom.read_study([nm_folder / "spect_tp1", nm_folder / "vois_seg"])
+def test_one_time_point_is_read_but_not_enough_for_voxel_dosimetry(tmp_path, nm_folder):
+    # read_study accepts one time point (single-time-point dosimetry, dicom.study_stp); the voxel
+    # pipeline (study_dose.compute) refuses it, naming the file and the tag.
+    study = dicom.read_study([nm_folder / "spect_tp1", nm_folder / "vois_seg"])
+    assert len(study.time_points) == 1 and study.times_h == pytest.approx([4.0])
+    with pytest.raises(DicomError, match=r"spect_tp1: AcquisitionDateTime \(0008,002A\): only one SPECT time point: "
+                                         r"voxel dosimetry needs two or more; with one, use single-time-point"):
+        study_dose.compute(study)
 
 
 def test_no_voi_is_an_error(nm_folder):
@@ -465,7 +470,7 @@ def test_patient_identifiers_never_reach_results_logs_or_store(tmp_path, nm_fold
     caplog.set_level(logging.DEBUG)
     result = study_dose.analyse(nm_folder)
     with Store(fresh_demo_db) as store:
-        dosimetry_results.save_to_cycle(store, result, "NET-001", 1, actor=editor("test"))
+        dosimetry_results.save_to_cycle(store, result, "NET-001", 1, actor=editor("test"), replace=True)
         dump = "\n".join(store.conn.iterdump())
     blobs = [caplog.text, pickle.dumps(result).decode("latin-1"), repr(result.study.summary().to_dict()),
              dose_view.organ_table(result).to_csv(), dosimetry_results.dosimetry_rows(result, 1).to_csv(), dump]

@@ -82,14 +82,14 @@ def test_worked_example_clinical_reference_section_8():
     assert chain == pytest.approx(4.671, abs=0.001)
 
 
-def test_haenscheid_single_time_point_agrees_with_local_deposition():
+def test_hanscheid_single_time_point_agrees_with_local_deposition():
     # Mono-exponential kidney, 1.2 MBq/mL at t=0, T_eff 50 h, density 1 g/mL, measured at 72 h.
     # Local deposition: D = C0 / lambda * Delta = 1.2 * 50/ln2 * 0.085335 = 7.387 Gy.
-    # Hanscheid: 0.125 * C(72) * 2^(72/50) * 50 = 0.125 * 1.2 * 50 = 7.5 Gy: 0.125 is 1.5 % above
-    # Delta/ln2 = 0.1231 (Hanscheid's rounded constant), so they agree within 2 %.
+    # Hanscheid: 0.125 * C(72) * 2^(72/50) * 50 = 0.125 * 1.2 * 50 = 7.5 Gy: 0.125 is the kidney's
+    # S x m / ln 2 = 0.12494 (1.5 % above Delta/ln2 = 0.1231: self-absorbed photons), so they agree within 2 %.
     c0, t_eff = 1.2, 50.0
     c72 = c0 * 2 ** (-72 / t_eff)
-    stp = d.haenscheid_kidney_dose_gy(c72, 72.0, t_eff)
+    stp = d.hanscheid_2018_dose_gy(c72, 72.0, t_eff)
     assert stp == pytest.approx(7.5, rel=1e-12)
     local = d.dose_local_deposition_gy(d.tia_mono_exponential_mbq_h(c0, LN2 / t_eff), 1.0)
     assert local == pytest.approx(7.387, abs=0.001)

@@ -102,12 +102,17 @@ def test_patient_without_dosimetry_gets_the_cohort_prediction():
     assert post.shrinkage == 0.0 and np.isnan(post.own_mean_log)
     assert post.eta_mean_log == pytest.approx(model.mu_log, rel=1e-12)
     assert post.eta_sd_log ** 2 == pytest.approx(model.tau2_log + model.var_mu_log, rel=1e-12)
-    # Projected alone: dose now is the expected dose of the unmeasured cycle, 7.4 x E[Gy/GBq],
-    # the point projection uses the cohort mean Gy/GBq of measured cycles.
+    # Projected alone: dose now is the expected dose of the unmeasured cycle, 7.4 x E[Gy/GBq].
+    # The point projection uses the shrunk estimate exp(E[eta]); with no measured cycle that is
+    # the cohort's exp(mu): exactly with the variance components as known (plug-in), and
+    # exp(mean of the draws' mu_s) with them drawn, which is within the GLS SE sqrt(Var mu) of it.
+    plug_in = KidneyModelSettings(n_samples=400, variance_components="plug-in")
+    row = projection.project(h, 2, 7.4, patient_ids=["N"], settings=plug_in).iloc[0]
+    assert row.point_dose_gy == pytest.approx(3 * 7.4 * math.exp(model.mu_log), rel=1e-12)
     row = projection.project(h, 2, 7.4, patient_ids=["N"], n_samples=400).iloc[0]
     assert row.n_measured_cycles == 0 and row.t_eff_source == "cohort median"
     assert row.dose_now_gy == pytest.approx(7.4 * row.gy_per_gbq_mean, rel=1e-12)
-    assert row.point_dose_gy == pytest.approx(3 * 7.4 * model.mean_gy_per_gbq, rel=1e-12)
+    assert abs(math.log(row.point_dose_gy / (3 * 7.4)) - model.mu_log) < math.sqrt(model.var_mu_log)
     path = projection.project_path(h, 2, 7.4, patient_ids=["N"], settings=KidneyModelSettings(n_samples=400))
     assert path.loc[path.future_cycle == 2, "dose_p50_gy"].item() == pytest.approx(row.dose_p50_gy, rel=1e-12)
 
@@ -195,8 +200,11 @@ def test_one_future_cycle_exceedance_matches_lognormal():
     sd = math.sqrt(tau2 * sigma2 / (n * tau2 + sigma2) + (1 - shrink) ** 2 * var_mu + sigma2)
     dose_now = own.kidney_dose_gy.sum()
     limit = dose_now + act * math.exp(eta + 0.4 * sd)  # ~34 % exceedance
+    # The analytic log-normal holds with tau^2 and sigma^2 as known (plug-in); drawing them
+    # (the default) makes eta a mixture over their posterior (test_projection_coverage.py).
     row = projection.project(h, 1, act, patient_ids=[pid], settings=KidneyModelSettings(
-                                 n_samples=100_000, seed=7, dose_limit_gy=limit, bed_limit_risk_gy=1e6)).iloc[0]
+                                 n_samples=100_000, seed=7, dose_limit_gy=limit, bed_limit_risk_gy=1e6,
+                                 variance_components="plug-in")).iloc[0]
     expected = stats.norm.sf((math.log((limit - dose_now) / act) - eta) / sd)
     assert expected == pytest.approx(stats.norm.sf(0.4))
     se = math.sqrt(expected * (1 - expected) / 100_000)
@@ -339,7 +347,11 @@ def test_vectorised_kernel_matches_a_naive_per_cycle_simulation():
     ids, n_cycles, act, s = ["P00", "P05", "U"], 3, 7.0, 40_000
     post = projection.patient_posterior(h, patient_ids=ids).set_index("patient_id")
     sigma = math.sqrt(post.attrs["model"]["sigma2_log"])
-    got = projection.project(h, n_cycles, act, patient_ids=ids, n_samples=s, seed=9).set_index("patient_id")
+    # Known variance components (plug-in), as the naive simulation below; the posterior draws
+    # are checked in test_projection_coverage.py.
+    plug_in = KidneyModelSettings(variance_components="plug-in")
+    got = projection.project(h, n_cycles, act, patient_ids=ids, n_samples=s, seed=9,
+                             settings=plug_in).set_index("patient_id")
     rng = np.random.default_rng(123)
     for pid in ids:
         g = h[h.patient_id == pid]
@@ -361,5 +373,6 @@ def test_vectorised_kernel_matches_a_naive_per_cycle_simulation():
         assert row.bed_now_gy == pytest.approx(dosimetry.bed(past, t_row).sum(1).mean(), rel=0.01)
         limit = float(np.quantile(dose, 0.7))
         check = projection.project(h, n_cycles, act, patient_ids=[pid], settings=KidneyModelSettings(
-                                       n_samples=s, seed=9, dose_limit_gy=limit, bed_limit_risk_gy=1e6)).iloc[0]
+                                       n_samples=s, seed=9, dose_limit_gy=limit, bed_limit_risk_gy=1e6,
+                                       variance_components="plug-in")).iloc[0]
         assert check.p_exceed_dose == pytest.approx(0.3, abs=0.015)

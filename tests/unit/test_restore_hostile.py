@@ -82,23 +82,23 @@ HOSTILE = {
     "trigger dividing every new dose by 10": (
         ["CREATE TRIGGER shrink AFTER INSERT ON dosimetry BEGIN UPDATE dosimetry SET dose_gy = NEW.dose_gy / 10 "
          "WHERE dosimetry_id = NEW.dosimetry_id; END"], None,
-        "trigger 'shrink' is not part of schema version 3"),
+        "trigger 'shrink' is not part of schema version 4"),
     "trigger muting the audit log": (
         ["CREATE TRIGGER mute BEFORE INSERT ON audit BEGIN SELECT RAISE(IGNORE); END"], None,
-        "trigger 'mute' is not part of schema version 3"),
+        "trigger 'mute' is not part of schema version 4"),
     "view": (["CREATE VIEW everyone AS SELECT * FROM patients"], None,
-             "view 'everyone' is not part of schema version 3"),
+             "view 'everyone' is not part of schema version 4"),
     "index": (["CREATE INDEX labs_by_hb ON labs(hb_g_dl)"], None,
-              "index 'labs_by_hb' is not part of schema version 3"),
-    "missing index": (["DROP INDEX cycles_patient"], None, "index 'cycles_patient' of schema version 3 is missing"),
+              "index 'labs_by_hb' is not part of schema version 4"),
+    "missing index": (["DROP INDEX cycles_patient"], None, "index 'cycles_patient' of schema version 4 is missing"),
     "table without its CHECK constraints": (
         ["INSERT INTO cycles (patient_id, cycle_number, phase, cycle_date, activity_gbq) "
          "VALUES ('A2', 1, 'initial', '2021-01-01', 150)"], CYCLES_WITHOUT_CHECKS,
-        "table 'cycles' is not defined as in schema version 3"),
+        "table 'cycles' is not defined as in schema version 4"),
     "missing column": (["ALTER TABLE patients DROP COLUMN prior_therapies"], None,
-                       "table 'patients': column 'prior_therapies' of schema version 3 is missing"),
+                       "table 'patients': column 'prior_therapies' of schema version 4 is missing"),
     "extra column": (["ALTER TABLE patients ADD COLUMN notes TEXT"], None,
-                     "table 'patients': column 'notes' is not part of schema version 3"),
+                     "table 'patients': column 'notes' is not part of schema version 4"),
     "2 MB row": (["UPDATE patients SET prior_therapies = printf('%.*c', 2000000, 'x') WHERE patient_id = 'A2'"],
                  None, r"patients row patient_id='A2': 2\.0 MB \(prior_therapies 2\.0 MB\), more than the "
                        r"1\.0 MB a row may hold"),

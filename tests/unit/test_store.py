@@ -29,7 +29,7 @@ def seeded(store):
 
 
 def test_new_store_has_current_schema_and_safe_pragmas(store):
-    assert store.schema_version == schema.SCHEMA_VERSION == 3
+    assert store.schema_version == schema.SCHEMA_VERSION == 4
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
@@ -141,14 +141,15 @@ def test_migration_from_version_1_keeps_data(tmp_path):
     conn.close()
 
     with Store(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == 4
         labs = store.read("labs")
         assert labs["hb_g_dl"].tolist() == [12.5] and labs["bilirubin_mg_dl"].isna().all()
         assert store.read("performance_status").empty
         store.insert({"performance_status": [{"patient_id": "OLD1", "status_date": "2019-05-02",
                                               "ecog": 1}]}, actor=editor("t"))
         migrated = store.read("audit").query("action == 'migrate'")["row_key"].tolist()
-        assert migrated == ["1", "2", "3"]
+        assert migrated == ["1", "2", "3", "4"]
+        assert "dose_sd_gy" in store.columns("dosimetry")  # version 4 (issue 16): nullable dose uncertainty
         # Version 3 (issue 13): the new columns are empty, the new tables exist and are empty.
         patients = store.read("patients")
         assert patients["weight_kg"].isna().all() and patients["childbearing_potential"].isna().all()
@@ -239,7 +240,7 @@ def test_a_read_only_file_opens_read_only_and_refuses_writes(tmp_path):
     migrate(conn, target=1)
     conn.close()
     old.chmod(0o444)
-    with pytest.raises(StoreError, match="read-only file at schema version 1: migrating it to version 3 needs write"):
+    with pytest.raises(StoreError, match="read-only file at schema version 1: migrating it to version 4 needs write"):
         Store(old)
 
 

@@ -188,7 +188,7 @@ def test_dvh_of_uniform_doses():
 
 
 def test_dvh_of_the_phantom_kidney_is_a_step(result):
-    kidney = result.dvh[(result.dvh["voi"] == "Kidney left")]
+    kidney = result.dvh[(result.dvh["voi"] == "Kidney left") & (result.dvh["source"] == "voxel (local deposition)")]
     d = PH.expected_dose_gy("Kidney left", RHO)
     assert kidney.loc[kidney["dose_gy"] < 0.99 * d, "volume_pct"].min() == 100.0
     assert kidney.loc[kidney["dose_gy"] > 1.01 * d, "volume_pct"].max() == 0.0
@@ -205,7 +205,7 @@ def test_rtdose_with_mask_and_spect_side_by_side(tmp_path, written):
     organs = res.organs.set_index("voi")
     for s in PH.structures:
         assert organs.loc[s.name, "rtdose_mean_gy"] == pytest.approx(PH.expected_dose_gy(s.name, RHO), rel=1e-6)
-    assert res.dose_sources == ["voxel", "organ", "rtdose"]
+    assert res.dose_sources == ["voxel", "dvk", "organ", "rtdose"]
 
 
 def test_rtdose_only_gives_dose_without_t_eff(tmp_path):
@@ -217,7 +217,7 @@ def test_rtdose_only_gives_dose_without_t_eff(tmp_path):
     rows = dosimetry_results.dosimetry_rows(res, 7, "rtdose").set_index("organ")
     assert rows.loc["kidney_left", "dose_gy"] == pytest.approx(PH.expected_dose_gy("Kidney left", RHO), rel=1e-6)
     assert rows["t_eff_h"].isna().all()
-    assert rows.loc["kidney_left", "method"].startswith("RTDOSE from other software (PHYSICAL, PLAN)")
+    assert rows.loc["kidney_left", "method"].startswith("RTDOSE mean (other software); PHYSICAL, PLAN")
 
 
 # --- storage ----------------------------------------------------------------------------------
@@ -228,11 +228,11 @@ def test_save_to_cycle_updates_existing_rows_and_inserts_new_ones(result, fresh_
         before = store.read("dosimetry")
         old_kidney = before[(before.cycle_id == cycle_id) & (before.organ == "kidneys")]
         assert len(old_kidney) == 1  # the demo cohort has a kidney row for this cycle
-        done = dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"))
+        done = dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"), replace=True)
         after = store.read("dosimetry")
-        audit = store.conn.execute("SELECT action, table_name FROM audit ORDER BY audit_id DESC LIMIT 2").fetchall()
+        audit = store.conn.execute("SELECT action, table_name FROM audit ORDER BY audit_id DESC LIMIT 4").fetchall()
     assert dict(zip(done["Organ"], done["Action"])) == {"kidney_left": "inserted", "kidney_right": "inserted",
-                                                        "tumour": "inserted", "kidneys": "updated"}
+                                                        "tumour": "inserted", "kidneys": "replaced"}
     mine = after[after.cycle_id == cycle_id].set_index(["organ", "label"])
     kidney = mine.loc[("kidneys", "")]
     assert kidney["dosimetry_id"] == old_kidney["dosimetry_id"].iloc[0]
@@ -244,7 +244,7 @@ def test_save_to_cycle_updates_existing_rows_and_inserts_new_ones(result, fresh_
     assert provenance["voi"]["kind"] == "derived" and provenance["activity_origin"].startswith("RadionuclideTotalDose")
     assert "voxel mono-exponential" in kidney["method"]
     assert len(after) == len(before) + 3
-    assert audit == [("insert", "dosimetry"), ("update", "dosimetry")]
+    assert audit == [("insert", "dosimetry")] * 3 + [("update", "dosimetry")]  # one audit row per row (issue 16)
 
 
 def test_rejected_save_writes_nothing(tmp_path, fresh_demo_db):
@@ -272,7 +272,7 @@ def test_cli_prints_and_saves(written, fresh_demo_db, capsys):
     out = capsys.readouterr().out
     assert "Left kidney (Gy)                 3.20" in out and "Tumour Lesion 1 (Gy)            23.68" in out
     assert _cli(["dicom", str(written.folder), "--patient", "NET-004", "--cycle", "1", "--db", str(fresh_demo_db),
-                 "--dose-source", "organ"]) == 0
+                 "--dose-source", "organ", "--replace"]) == 0
     assert "saved to cycle 1 of patient NET-004" in capsys.readouterr().out
     with Store(fresh_demo_db) as store:
         rows = store.read("dosimetry", patient_id="NET-004")
@@ -326,7 +326,7 @@ def test_save_is_one_transaction_an_insert_failure_undoes_the_update(result, fre
         revision = store.revision
         monkeypatch.setattr(Store, "insert", failing_insert)
         with pytest.raises(StoreError, match="simulated failure"):
-            dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"))
+            dosimetry_results.save_to_cycle(store, result, "NET-003", 2, actor=editor("physicist"), replace=True)
         monkeypatch.undo()
         after = store.read("dosimetry")
         assert store.revision == revision
