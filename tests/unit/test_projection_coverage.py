@@ -127,15 +127,6 @@ def test_point_projection_is_the_shrunk_estimate_at_the_monte_carlo_median():
     assert np.allclose(last.point_dose_gy, out.point_dose_gy, rtol=1e-12)
 
 
-def test_variance_component_draws_are_seeded():
-    h = _cohort(np.random.default_rng(4), 8, 2, 0.25, 0.10)
-    a = projection.project(h, 2, 7.4, n_samples=500, seed=3)
-    b = projection.project(h, 2, 7.4, n_samples=500, seed=3)
-    c = projection.project(h, 2, 7.4, n_samples=500, seed=4)
-    pd.testing.assert_frame_equal(a, b)
-    assert not np.allclose(a.dose_p95_gy, c.dose_p95_gy)
-
-
 def test_bad_variance_settings_raise():
     with pytest.raises(ValueError, match="variance_components"):
         KidneyModelSettings(variance_components="bootstrap")
