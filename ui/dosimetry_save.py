@@ -20,7 +20,10 @@ def patient_picker(label: str = "Patient (pseudonymous ID)") -> str | None:
     if not patients:
         st.info("The database has no patients yet.")
         return None
-    return st.selectbox(label, patients, key=PATIENT_KEY)
+    # No patient preselected: the files name none the app can trust (it keeps pseudonymous IDs only),
+    # so the physicist chooses; a first patient of the list would invite a save to the wrong one.
+    return st.selectbox(label, patients, index=None, placeholder="Choose the patient of this study",
+                        key=PATIENT_KEY)
 
 
 def save_section(result, source, method_text: str, patient_id: str | None = None) -> None:
@@ -59,18 +62,22 @@ def save_section(result, source, method_text: str, patient_id: str | None = None
         st.warning(md(warning), icon=":material/warning:")
     st.caption(f"Writes one row per VOI ({md(method_text)}), with its 1-sigma uncertainty where known.")
     confirmed = True
+    if check.warnings:  # another day or activity than the cycle's: saved only when the physicist says so
+        confirmed = st.checkbox(f"Save to cycle {cycle_number} although its date or activity differs (above)",
+                                key=f"dosimetry_mismatch_{patient_id}_{cycle_number}")
     if check.replacements:
         st.warning(f"Cycle {cycle_number} already has {len(check.replacements)} stored dose(s) for the same organ "
                    "and label. Saving replaces them (old → new); the audit log keeps both.")
         st.markdown("\n".join(f"- **{md((r['Organ'] + ' ' + r['Label']).strip())}**: {md(r['Stored dose (Gy)'])} Gy "
                                f"({md(r['Stored method'])}) → **{md(r['New dose (Gy)'])} Gy** ({md(r['New method'])})"
                                for r in check.replacement_table().to_dict(orient="records")))
-        confirmed = st.checkbox("Replace the stored doses (old → new above)", key=f"dosimetry_replace_{patient_id}")
+        confirmed = st.checkbox("Replace the stored doses (old → new above)",
+                                key=f"dosimetry_replace_{patient_id}") and confirmed
     if st.button(f"Save to cycle {cycle_number} of patient {md(patient_id)}", disabled=not confirmed):
         try:
             with Store(database.db_path()) as store:
                 done = dosimetry_results.save(store, check, actor=identity.current_actor(),
-                                              replace=bool(check.replacements) and confirmed)
+                                              replace=bool(check.replacements))
         except PrrtError as exc:  # refused input, a stale check, or a write without an editor
             st.error(f"Nothing was stored. {md(exc)}")
         else:

@@ -119,14 +119,20 @@ def session_ended() -> str | None:
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+")
 
 
+# The longest display name shown and written to the audit log (with the address): a provider's name
+# claim is not bounded, and a 300-character one would fill the sidebar and every audit row.
+MAX_NAME_CHARS = 80
+
+
 def _display_name(value: object) -> str:
-    """The ``name`` claim if it is printable text (no control or format characters), else ""."""
+    """The ``name`` claim if it is printable text (no control or format characters; cut to
+    MAX_NAME_CHARS), else ""."""
     if not isinstance(value, str):
         return ""
     name = value.strip()
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         return ""
-    return name
+    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS - 1] + "…"
 
 
 def current_actor() -> access.Actor | None:

@@ -16,6 +16,7 @@ cookie format fails a test rather than opening the files.
 from __future__ import annotations
 
 import logging
+import os
 
 import streamlit as st
 from starlette.requests import Request
@@ -34,12 +35,14 @@ log = logging.getLogger(__name__)
 
 USER_COOKIE = "_streamlit_user"  # streamlit/web/server/starlette/starlette_server_config.py
 REFUSAL = "Sign in to the Salvage PRRT Board to open this file."
-_installed = False
+# Set in this process's environment when the middleware is built: a module variable would be reset
+# when Streamlit re-imports a changed module of the app, and lock every user out until a restart.
+INSTALLED_ENV = "PRRT_MEDIA_GATE_INSTALLED"
 
 
 def installed() -> bool:
     """Whether this process serves the app behind :class:`SignedInMedia` (started by ``serve.py``)."""
-    return _installed
+    return os.environ.get(INSTALLED_ENV) == str(os.getpid())
 
 
 def media_prefix() -> str:
@@ -76,8 +79,7 @@ class SignedInMedia:
     """ASGI middleware: ``/media/`` only for :func:`may_open` requests, else 403 with :data:`REFUSAL`."""
 
     def __init__(self, app: ASGIApp) -> None:
-        global _installed
-        _installed = True
+        os.environ[INSTALLED_ENV] = str(os.getpid())  # this process only: not inherited as "installed"
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

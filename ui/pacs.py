@@ -28,6 +28,7 @@ from ui.text import md
 log = logging.getLogger(__name__)
 
 FOUND = "pacs_found"  # the last search (PacsSearch: UIDs, times, descriptions, notes; no patient data)
+SEARCHED = "pacs_searched"  # its study dates (from, to), restated with the result
 FAILED = "pacs_failed"  # the last search's refusal (PrrtError text: never holds the patient ID)
 CANCELLED = "pacs_cancelled"
 PATIENT_WIDGET = "pacs_patient_id"
@@ -71,7 +72,7 @@ def _run_search(settings: PacsSettings) -> None:
     """The search form's callback: takes the patient ID out of session state, searches, and keeps
     the result (or the refusal) in place of the last one."""
     patient_id = st.session_state.get(PATIENT_WIDGET) or ""
-    st.session_state[PATIENT_WIDGET] = ""  # the form is also cleared on submit in the browser
+    st.session_state[PATIENT_WIDGET] = ""  # the ID leaves session state at once; the dates stay
     date_from, date_to = st.session_state.get("pacs_from"), st.session_state.get("pacs_to")
     st.session_state.pop(FOUND, None)
     st.session_state.pop(FAILED, None)
@@ -84,13 +85,14 @@ def _run_search(settings: PacsSettings) -> None:
                  settings.server, date_from, date_to, type(exc).__name__)
         return
     st.session_state[FOUND] = found
+    st.session_state[SEARCHED] = (date_from, date_to)
     log.info("PACS search by %s on %s, study dates %s to %s: %d studies, %d series", identity.current_user() or "?",
              settings.server, date_from, date_to, found.study_count, len(found.series))
 
 
 def _search_form(settings: PacsSettings) -> None:
     """The search form: PACS patient ID and study dates."""
-    with st.form("pacs_search", clear_on_submit=True):
+    with st.form("pacs_search"):
         c1, c2, c3 = st.columns(3)
         c1.text_input("PACS patient ID", key=PATIENT_WIDGET, max_chars=64, autocomplete="off",
                       help="The patient's ID in the PACS. Used for this search only: not kept, logged or stored "
@@ -125,12 +127,14 @@ def retrieve_form(add_files: Callable[[list[tuple[str, bytes]]], None]) -> None:
     result: PacsSearch | None = st.session_state.get(FOUND)
     if result is None:
         return
+    date_from, date_to = st.session_state.get(SEARCHED, (None, None))
     for note in result.notes:
         st.warning(md(note))
     found = list(result.series)
     if not found:
-        st.info("No NM or PT study of this patient in these dates.")
+        st.info(f"No NM or PT study of this patient with a study date from {date_from} to {date_to}.")
         return
+    st.caption(f"Study dates {date_from} to {date_to}: {result.study_count} study(ies), {len(found)} series.")
     st.dataframe(series_table(found).drop(columns=["Series Instance UID"]), hide_index=True, width="stretch",
                  column_config={"Time after injection (h)": st.column_config.NumberColumn(format="%.1f")})
     by_uid = {s.series_instance_uid: s for s in found}

@@ -75,6 +75,8 @@ def test_demo_study_in_one_click_report_download_and_save_with_replace_confirmat
         assert text.startswith(f"kidneys: {old_kidneys:.2f} Gy") and "→ 4.04 ± 0.01 Gy (voxel mean (LDM)" in text
         assert save.is_disabled()
         page.get_by_text("Replace the stored doses (old → new above)").click()
+        # NET-005's cycle 1 was given on 2018-12-11, the study on 2024-03-04: said, and confirmed.
+        page.get_by_text("Save to cycle 1 although its date or activity differs (above)").click()
         page.wait_for_function("() => { const b = [...document.querySelectorAll('button')].find("
                                "x => x.innerText.includes('Save to cycle 1')); return b && !b.disabled; }")
         save.click()

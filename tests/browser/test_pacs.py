@@ -100,6 +100,10 @@ def test_search_retrieve_compute_and_save_the_kidney_dose(pacs, db, tmp_path, pa
         metric = page.locator('[data-testid="stMetric"]').filter(has_text="Left kidney (Gy)")
         metric.wait_for(timeout=60_000)
         assert "3.20" in metric.inner_text()
+        box = page.get_by_role("combobox", name="Patient (pseudonymous ID)")  # none preselected: chosen
+        box.click()
+        box.fill("NET-PACS")
+        box.press("Enter")
         page.get_by_role("button", name="Save to cycle 1 of patient NET-PACS").click()
         page.get_by_text(re.compile(r"Saved \d+ dosimetry rows to cycle 1")).wait_for()
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -81,6 +81,8 @@ def test_upload_phantom_shows_kidney_and_tumour_dose_and_saves(fresh_demo_db, ap
     assert save.disabled
     confirm = next(c for c in at.checkbox if c.label.startswith("Replace the stored doses"))
     confirm.check().run()
+    assert next(b for b in at.button if b.label.startswith("Save to cycle")).disabled  # the dates differ too
+    next(c for c in at.checkbox if c.label == "Save to cycle 1 although its date or activity differs (above)").check().run()
     next(b for b in at.button if b.label.startswith("Save to cycle")).click().run()
     assert not at.exception
     assert at.success[0].value == f"Saved 4 dosimetry rows to cycle 1 of patient {md('NET-005')} (1 replaced)."
@@ -138,6 +140,7 @@ def test_one_time_point_offers_single_time_point_dosimetry_with_a_stated_t_eff(f
     save = next(b for b in at.button if b.label.startswith("Save to cycle"))
     assert save.disabled  # cycle 1 holds a kidney dose: replaced only once confirmed
     next(c for c in at.checkbox if c.label.startswith("Replace the stored doses")).check().run()
+    next(c for c in at.checkbox if c.label.endswith("although its date or activity differs (above)")).check().run()
     next(b for b in at.button if b.label.startswith("Save to cycle")).click().run()
     assert not at.exception and at.success
     with Store(fresh_demo_db) as store:

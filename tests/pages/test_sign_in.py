@@ -102,3 +102,10 @@ def test_a_sign_in_ends_at_its_maximum_age_and_without_an_issue_time(fresh_demo_
     at = support.open_page(secrets={"auth": AUTH, "prrt": {"roles": ROLES, "session": {"idle_minutes": -1}}},
                            user={"is_logged_in": True} | claims)
     assert shows_no_patient_data(at) and "`[prrt.session]` in `.streamlit/secrets.toml` is invalid" in at.warning[0].value
+
+
+def test_a_long_name_claim_is_cut_for_the_sidebar_and_the_audit_log(fresh_demo_db, app_env):
+    app_env(fresh_demo_db)
+    at = open_app({"email": "e@clinic.example", "email_verified": True, "name": "A" * 300})
+    shown = "A" * 79 + "…"  # ui.identity.MAX_NAME_CHARS = 80
+    assert any(c.value == f"Signed in as {md(shown + ' <e@clinic.example>')} (editor)." for c in at.sidebar.caption)

@@ -91,8 +91,12 @@ def series_table(series: list[PacsSeries]) -> pd.DataFrame:
              "Instances": s.instance_count, "Acquired": s.acquisition_datetime or s.series_datetime,
              "Time after injection (h)": None if s.hours_after_injection is None else round(s.hours_after_injection, 2),
              "Note": s.note, "Series Instance UID": s.series_instance_uid} for s in series]
-    return pd.DataFrame(rows, columns=["Study date", "Modality", "Series description", "Instances", "Acquired",
-                                       "Time after injection (h)", "Note", "Series Instance UID"])
+    table = pd.DataFrame(rows, columns=["Study date", "Modality", "Series description", "Instances", "Acquired",
+                                        "Time after injection (h)", "Note", "Series Instance UID"])
+    # numbers, NaN where unknown (a VOI series): shown blank, not as "None"
+    table["Time after injection (h)"] = pd.to_numeric(table["Time after injection (h)"])
+    table["Instances"] = table["Instances"].astype("Int64")
+    return table
 
 
 @dataclass(frozen=True)
