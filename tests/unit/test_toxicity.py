@@ -117,6 +117,7 @@ def test_broadcasting_and_shape():
     ],
 )
 def test_errors(kwargs, message):
+    kwargs = dict(kwargs)  # the parametrize dict is shared between runs: never mutate it
     with pytest.raises(ValueError, match=message):
         ctcae_grade(kwargs.pop("test"), kwargs.pop("values"), **kwargs)
 
