@@ -196,8 +196,6 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
                    "empty for one.", example="", empty=""),
         ColumnSpec("dose_gy", ColumnKind.REAL, "Absorbed dose of this cycle.", required=True, label="dose",
                    unit="Gy", low=0, high=500, example=3.9),
-        ColumnSpec("dose_sd_gy", ColumnKind.REAL, "1-sigma uncertainty of the dose (e.g. from the TAC fit), "
-                   "when known.", label="dose_sd", unit="Gy", low=0, high=500, example=0.2),
         ColumnSpec("t_eff_h", ColumnKind.REAL, "Effective half-life (at most the Lu-177 physical "
                    "half-life, 159.528 h).", label="t_eff", unit="h", low=0, low_open=True,
                    high=159.528, example=45.0),
@@ -207,6 +205,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         # free text (the Dosimetry page writes it; an export must import again).
         ColumnSpec("provenance", ColumnKind.TEXT, "Source of the value (report, software).", example="",
                    max_chars=MAX_JSON_CHARS),
+        # Last, added with schema 4: workbooks laid out on an older template keep their columns.
+        ColumnSpec("dose_sd_gy", ColumnKind.REAL, "1-sigma uncertainty of the dose (e.g. from the TAC fit), "
+                   "when known.", label="dose_sd", unit="Gy", low=0, high=500, example=0.2),
     ), "One row per organ (and label) per cycle."),
     TableSpec("labs", ("patient_id", "lab_date"), (
         _patient(),
