@@ -30,7 +30,7 @@ st.caption("Quantitative SPECT/CT at one or more time points (NM RECON TOMO in B
 
 if pacs.configured() and st.radio("Source", ("Upload files", "PACS (DICOMweb)"), horizontal=True,
                                  key="dosimetry_source") == "PACS (DICOMweb)":
-    pacs.retrieve_form(inputs.add_files)  # [prrt.pacs] in the secrets (ui/pacs.py)
+    pacs.retrieve_form(inputs.add_files, inputs.held_files())  # [prrt.pacs] in the secrets (ui/pacs.py)
 else:
     st.file_uploader("DICOM files, NIfTI label maps or a zip", accept_multiple_files=True,
                      key=network.uploader_key(inputs.UPLOADER), on_change=inputs.take_upload)

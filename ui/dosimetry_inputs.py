@@ -19,6 +19,11 @@ UPLOADER = "dosimetry_upload"  # its widget key until the first release (ui/netw
 STATE_KEYS = ("dosimetry_files", "dosimetry_digest", "dosimetry_result", "dosimetry_demo")
 
 
+def held_files() -> list[tuple[str, bytes]]:
+    """The files this session holds for the next computation."""
+    return list(st.session_state.get("dosimetry_files") or [])
+
+
 def add_files(new: list[tuple[str, bytes]], *, demo: bool = False) -> None:
     """Add files (uploaded, retrieved from the PACS, or the demo study) to those taken before (same name: replaced)."""
     taken = dict(st.session_state.get("dosimetry_files") or []) | dict(new)

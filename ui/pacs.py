@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
 from prrt_core.archives import mb
-from prrt_core.dicom.pacs import PacsSearch, PacsSettings, retrieve_series, search_pacs, series_table
+from prrt_core.dicom.pacs import PacsSearch, PacsSettings, RetrievalLimits, retrieve_series, search_pacs, series_table
 from prrt_core.dicom.pacs.client import URL_LOGGERS
-from prrt_core.errors import ConfigError, PrrtError
+from prrt_core.errors import ConfigError, InputError, PrrtError
 from ui import identity
 from ui.text import md
 
@@ -106,7 +106,16 @@ def _search_form(settings: PacsSettings) -> None:
         st.error(f"Nothing was found or retrieved. {md(st.session_state[FAILED])}")
 
 
-def retrieve_form(add_files: Callable[[list[tuple[str, bytes]]], None]) -> None:
+def room_for(held: Sequence[tuple[str, bytes]]) -> RetrievalLimits:
+    """What a retrieval may add to the files the session already holds: one study's bounds in all
+    (prrt_core.dicom.files), so that repeated retrievals cannot pile up past them in memory."""
+    limits = RetrievalLimits()
+    return RetrievalLimits(total_bytes=limits.total_bytes - sum(len(data) for _, data in held),
+                           instance_bytes=limits.instance_bytes, instances=limits.instances - len(held))
+
+
+def retrieve_form(add_files: Callable[[list[tuple[str, bytes]]], None],
+                  held: Sequence[tuple[str, bytes]] = ()) -> None:
     """Search the PACS, pick the series of one cycle, retrieve them; ``add_files`` receives the
     retrieved ``(name, bytes)`` files (the page adds them to those it computes from). Editors only."""
     if not identity.can_write():
@@ -149,7 +158,10 @@ def retrieve_form(add_files: Callable[[list[tuple[str, bytes]]], None]) -> None:
     right.button("Cancel", key="pacs_cancel", on_click=_cancel)
     bar = st.progress(0.0, text="Listing the instances")
     try:
-        files = retrieve_series(settings, [by_uid[uid] for uid in chosen],
+        room = room_for(held)
+        if room.total_bytes <= 0 or room.instances <= 0:
+            raise InputError("the files loaded already fill what one study may hold: remove them first")
+        files = retrieve_series(settings, [by_uid[uid] for uid in chosen], limits=room,
                                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=md(m)))
     except PrrtError as exc:
         st.error(f"Nothing was retrieved. {md(exc)}")

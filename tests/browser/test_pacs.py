@@ -70,9 +70,16 @@ def pick(page, *fragments: str) -> None:
     """Choose the series whose labels contain each of ``fragments`` in the multiselect."""
     box = page.get_by_test_id("stMultiSelect")
     for fragment in fragments:
-        box.locator("input").click()
-        page.get_by_role("option", name=re.compile(re.escape(fragment))).first.click()
-        expect(box).to_contain_text(fragment)
+        for attempt in range(3):  # a rerun may redraw the open list under the click: pick again
+            box.locator("input").click()
+            page.get_by_role("option", name=re.compile(re.escape(fragment))).first.click()
+            try:
+                expect(box).to_contain_text(fragment, timeout=5000)
+                break
+            except AssertionError:
+                page.keyboard.press("Escape")
+                if attempt == 2:
+                    raise
     page.keyboard.press("Escape")
 
 
