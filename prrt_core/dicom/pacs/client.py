@@ -73,7 +73,7 @@ class _TooLarge(Exception):
 
 
 class _TooSlow(Exception):
-    pass
+    """An answer still arriving when its request's time limit was reached."""
 
 
 class _Request:
