@@ -3,6 +3,8 @@ preselected, warnings when date or activity differ from the cycle's, stored dose
 a confirmation showing old -> new (prrt_core.importer.dosimetry_results.check_save / save)."""
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from prrt_core.errors import PrrtError
@@ -71,9 +73,11 @@ def save_section(result, source, method_text: str, patient_id: str | None = None
         st.markdown("\n".join(f"- **{md((r['Organ'] + ' ' + r['Label']).strip())}**: {md(r['Stored dose (Gy)'])} Gy "
                                f"({md(r['Stored method'])}) → **{md(r['New dose (Gy)'])} Gy** ({md(r['New method'])})"
                                for r in check.replacement_table().to_dict(orient="records")))
+        # Keyed on what is replaced by what: another cycle, dose or a row written meanwhile asks again.
+        shown = hashlib.sha256(check.replacement_table().to_json().encode()).hexdigest()[:16]
         confirmed = st.checkbox("Replace the stored doses (old → new above)",
-                                key=f"dosimetry_replace_{patient_id}") and confirmed
-    if st.button(f"Save to cycle {cycle_number} of patient {md(patient_id)}", disabled=not confirmed):
+                                key=f"dosimetry_replace_{patient_id}_{cycle_number}_{shown}") and confirmed
+    if st.button(f"Save to cycle {cycle_number} of patient {md(patient_id)}", disabled=not confirmed) and confirmed:
         try:
             with Store(database.db_path()) as store:
                 done = dosimetry_results.save(store, check, actor=identity.current_actor(),

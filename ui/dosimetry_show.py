@@ -89,8 +89,11 @@ def charts(result: VoxelDosimetry) -> None:
 
 def dose_choice(result: VoxelDosimetry) -> DoseSource:
     """The 'Dose shown and saved' radio over the sources this result has."""
-    return DoseSource(st.radio("Dose shown and saved", result.dose_sources, format_func=SOURCE_LABELS.get,
-                               horizontal=True))
+    choice = DoseSource(st.radio("Dose shown and saved", result.dose_sources, format_func=SOURCE_LABELS.get,
+                                 horizontal=True))
+    if result.dvk_note:
+        st.caption(md(result.dvk_note))
+    return choice
 
 
 def stp_table(organs: pd.DataFrame) -> pd.DataFrame:

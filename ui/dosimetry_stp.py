@@ -48,11 +48,16 @@ def stp_section(study: DicomStudy, density_g_per_ml: float) -> tuple[SingleTimeP
     except PrrtError as exc:
         st.error(f"Nothing was computed. {md(exc)}")
         return None
-    method = StpMethod(st.radio("Dose shown and saved", list(StpMethod), format_func=lambda m: m.label.capitalize(),
-                                horizontal=True, key="dosimetry_stp_method"))
+    methods = list(StpMethod)  # Madsen first chosen, as on the command line (every VOI; Hänscheid: kidneys)
+    method = StpMethod(st.radio("Dose shown and saved", methods, index=methods.index(StpMethod.MADSEN),
+                                format_func=lambda m: m.label.capitalize(), horizontal=True,
+                                key="dosimetry_stp_method"))
     kidneys = result.organs[result.organs["organ"].isin(("kidneys", "kidney_left", "kidney_right"))]
     for col, row in zip(st.columns(max(len(kidneys), 1)), kidneys.itertuples()):
         col.metric(md(f"{row.voi} (Gy)"), f"{getattr(row, method.column):.2f}",
                    help=md(f"Hänscheid {row.hanscheid_dose_gy:.2f} Gy, Madsen {row.madsen_dose_gy:.2f} Gy; {source_text}"))
     st.dataframe(stp_table(result.organs), hide_index=True, width="stretch")
+    st.caption(f"Hänscheid's constant (0.125 Gy·mL/(MBq·h), Hänscheid 2018) holds for kidney tissue of 1 g/mL as "
+               f"published; Madsen's dose uses the density chosen here ({density_g_per_ml:.2f} g/mL), so the two "
+               "differ by that ratio as well as by their methods.")
     return result, method, patient_id

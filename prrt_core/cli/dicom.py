@@ -70,12 +70,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"tissue density, g/mL ({DENSITY_G_PER_ML[0]:g}-{DENSITY_G_PER_ML[1]:g}; default "
                    f"{voxel.TISSUE_DENSITY_G_PER_ML})")
     p.add_argument("--dose-source", choices=[s.value for s in study_dose.DoseSource], default=study_dose.DoseSource.VOXEL.value,
-                   help="dose to store: voxel mean (default), organ-level (VOI TAC), or the RTDOSE mean")
+                   help="dose to store: voxel mean by local deposition (voxel, default), by the dose-voxel "
+                   "kernel (dvk), organ-level (organ: VOI TAC), or the RTDOSE mean (rtdose)")
     p.add_argument("--t-eff-h", type=number(1.0, MAX_T_EFF_H, " h"),
                    help="kidney effective half-life for one SPECT time point, h (default: the median of the "
                    "--patient's earlier cycles, else the cohort median)")
     p.add_argument("--stp-method", choices=[m.value for m in StpMethod], default=StpMethod.MADSEN.value,
                    help="single-time-point dose to store: madsen (default; every VOI) or hanscheid (kidneys)")
+    p.add_argument("--accept-mismatch", action="store_true",
+                   help="store to the cycle although the study's injection date (more than a day) or activity "
+                   "(more than 5 %%) differs from the cycle's; without it nothing is written")
     p.add_argument("--replace", action="store_true",
                    help="replace stored doses of the cycle (same organ and label); without it they are listed and "
                    "nothing is written")
@@ -201,6 +205,10 @@ def _save(args, result, source) -> int:
             check = dosimetry_results.check_save(store, result, args.patient, args.cycle, source)
             for warning in check.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
+            if check.warnings and not args.accept_mismatch:
+                print(f"error: the study's injection date or activity differs from cycle {args.cycle}'s (above); "
+                      "give --accept-mismatch to store it there anyway; nothing stored", file=sys.stderr)
+                return 1
             if check.replacements and not args.replace:
                 print(check.replacement_table().to_string(index=False), file=sys.stderr)
                 print(f"error: cycle {args.cycle} of patient {args.patient} holds {len(check.replacements)} of these "

@@ -9,8 +9,8 @@ scan at t; they differ in what they start from and in the dose factor:
   for a scan at t ≈ T_eff..2 T_eff as D ≈ Ḋ(t) 2t/ln 2 (free of T_eff; here T_eff is given,
   so the exact mono-exponential factor is used). A kidney formula: mass-independent,
   tissue density 1 g/mL implied by the constant.
-- Madsen et al., Med Phys 2018;45:2318-2324 ("A new model for single time point
-  dosimetry"): the time-integrated activity from the VOI activity A(t) and a population
+- Madsen, Menda, O'Dorisio, O'Dorisio, Med Phys 2018;45:2318-2324 ("Technical Note: Single
+  time point dose estimate for exponential clearance"): the time-integrated activity from the VOI activity A(t) and a population
   effective decay constant, TIA = A(t) exp(lambda_eff t) / lambda_eff, then the MIRD dose
   with the VOI mass (kidneys: the mass-scaled kidney S-value; other VOIs: local deposition),
   so it applies to every VOI.

@@ -74,6 +74,10 @@ def _method_text(result: VoxelDosimetry, source: DoseSource, row) -> str:
     return f"{name}; {span}: VOI TAC {row['tac_model']}-exponential, {row['organ_method']}"
 
 
+# The store's bound of dosimetry.dose_sd_gy (schema MIGRATION_4).
+MAX_DOSE_SD_GY = 500.0
+
+
 def dose_sd_gy(row, source: DoseSource) -> float | None:
     """1-sigma uncertainty of a VOI's dose from the TAC fit (column organ_dose_sd_gy; Gear et al. EJNMMI
     2018;45:2456): the organ-level dose's own; for a voxel mean (LDM, DVK) the same relative
@@ -82,9 +86,12 @@ def dose_sd_gy(row, source: DoseSource) -> float | None:
     if sd is None or source == DoseSource.RTDOSE:
         return None
     if source == DoseSource.ORGAN:
-        return sd
+        return sd if sd <= MAX_DOSE_SD_GY else None
     dose = _finite(row, source.column)
-    return None if dose is None or not organ else abs(dose * sd / organ)
+    value = None if dose is None or not organ else abs(dose * sd / organ)
+    # An uncertainty beyond what the store holds (500 Gy: a curve the fit barely determines) is not a
+    # number to keep: stored as unknown, the dose itself still saved.
+    return value if value is not None and value <= MAX_DOSE_SD_GY else None
 
 
 def _checked_dose(voi: str, dose: float) -> float:

@@ -262,12 +262,15 @@ def test_one_time_point_gives_single_time_point_doses_and_saving_needs_replace_f
         kidneys = store.read("dosimetry", patient_id="NET-005").query("organ == 'kidneys'")["t_eff_h"]
     argv = ["--db", str(db), "dicom", str(written.folder), "--patient", "NET-005", "--cycle", "1",
             "--stp-method", "hanscheid"]
-    assert cli.main(argv) == 1  # NET-005's cycle 1 holds a kidney dose: listed, not replaced
+    assert cli.main(argv) == 1  # cycle 1 is of 2018, the study of 2024: refused
     captured = capsys.readouterr()
     assert f"T_eff {kidneys.median():.1f} h: median of NET-005's {len(kidneys)} earlier cycles" in captured.out
+    assert "differs from cycle 1's date 2018-12-11" in captured.err  # the date warning: refused without
+    assert "give --accept-mismatch" in captured.err
+    assert cli.main(argv + ["--accept-mismatch"]) == 1  # and the stored dose: listed, not replaced
+    captured = capsys.readouterr()
     assert "give --replace" in captured.err and "Stored dose (Gy)" in captured.err
-    assert "differs from cycle 1's date 2018-12-11" in captured.err  # the date warning
-    assert cli.main(argv + ["--replace"]) == 0
+    assert cli.main(argv + ["--accept-mismatch", "--replace"]) == 0
     with Store(db) as store:
         rows = store.read("dosimetry", patient_id="NET-005")
         audit = store.read("audit").query("table_name == 'dosimetry' and action == 'update'")

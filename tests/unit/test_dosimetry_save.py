@@ -177,3 +177,14 @@ def test_the_t_eff_for_one_time_point_is_the_median_of_earlier_measured_cycles_o
     assert dr.t_eff_estimate(tables, "NET-900", pd.Timestamp("2024-01-01").date()).t_eff_h == 50.0
     cohort = dr.t_eff_estimate(tables, "NET-999", None)
     assert (cohort.t_eff_h, cohort.n, cohort.source) == (55.0, 2, dr.TEffSource.COHORT)
+
+
+@pytest.mark.parametrize(("organ_sd", "expected"), [(0.2, 0.2), (499.0, 499.0), (500.0, 500.0), (501.0, None),
+                                                    (float("inf"), None), (float("nan"), None)])
+def test_an_uncertainty_beyond_the_store_s_bound_is_kept_as_unknown(organ_sd, expected):
+    # dosimetry.dose_sd_gy is CHECKed to 0-500 Gy (schema MIGRATION_4): a larger (or non-finite) 1-sigma
+    # from a barely determined fit is stored as unknown rather than failing the whole save.
+    row = pd.Series({"organ_dose_gy": 300.0, "organ_dose_sd_gy": organ_sd, "voxel_mean_dose_gy": 150.0})
+    assert dr.dose_sd_gy(row, DoseSource.ORGAN) == expected
+    voxel = dr.dose_sd_gy(row, DoseSource.VOXEL)  # the same relative uncertainty: half of it here, bounded alike
+    assert voxel == (pytest.approx(organ_sd / 2) if organ_sd / 2 <= 500.0 else None)

@@ -272,7 +272,7 @@ def test_cli_prints_and_saves(written, fresh_demo_db, capsys):
     out = capsys.readouterr().out
     assert "Left kidney (Gy)                 3.20" in out and "Tumour Lesion 1 (Gy)            23.68" in out
     assert _cli(["dicom", str(written.folder), "--patient", "NET-004", "--cycle", "1", "--db", str(fresh_demo_db),
-                 "--dose-source", "organ", "--replace"]) == 0
+                 "--dose-source", "organ", "--replace", "--accept-mismatch"]) == 0  # NET-004's cycle 1 is of 2021
     assert "saved to cycle 1 of patient NET-004" in capsys.readouterr().out
     with Store(fresh_demo_db) as store:
         rows = store.read("dosimetry", patient_id="NET-004")
